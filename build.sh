@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Freeside's one entry point on a bare machine:
+#   ./build.sh run          the full service on a private PostgreSQL + Redis under .freeside/
+#   ./build.sh test         the same set-up, then every test project
+#   ./build.sh bench NAME   a benchmark under bench/ (writes bench/results/NAME.json)
+#   ./build.sh migrate      apply migrations to the private database and exit
+# It installs what is missing (Debian packages when run as root; npm packages for tools/).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STATE="$ROOT/.freeside"
+PG_PORT="${FREESIDE_PG_PORT:-55432}"
+REDIS_PORT="${FREESIDE_REDIS_PORT:-56379}"
+WEB_URL="${FREESIDE_URLS:-http://127.0.0.1:5080}"
+MANAGEMENT_URL="${FREESIDE_MANAGEMENT_URLS:-http://127.0.0.1:5090}"
+CONFIGURATION="${FREESIDE_BUILD_CONFIGURATION:-Release}"
+STARTED=()
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+as_root() { [ "$(id -u)" -eq 0 ]; }
+
+apt_install() {
+  as_root || die "missing $*; install it (Debian: apt-get install $*) or run as root"
+  if [ ! -f "$STATE/.apt-updated" ]; then
+    log "apt-get update"
+    apt-get update -qq >/dev/null
+    mkdir -p "$STATE" && touch "$STATE/.apt-updated"
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -z "$dir" ] && command -v initdb >/dev/null 2>&1; then dir=$(dirname "$(readlink -f "$(command -v initdb)")"); fi
+  printf '%s' "$dir"
+}
+
+ensure_tools() {
+  command -v dotnet >/dev/null 2>&1 || die "the .NET 10 SDK (dotnet) is required"
+  local want=()
+  [ -n "$(pg_bin)" ] || want+=(postgresql)
+  command -v psql >/dev/null 2>&1 || want+=(postgresql-client)
+  command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
+  command -v curl >/dev/null 2>&1 || want+=(curl)
+  if [ "${1:-}" = test ]; then command -v promtool >/dev/null 2>&1 || want+=(prometheus); fi
+  if [ ${#want[@]} -gt 0 ]; then apt_install "${want[@]}"; fi
+}
+
+# PostgreSQL refuses to run as root, so as root the private cluster belongs to the postgres user,
+# which must be able to reach .freeside/ (a checkout under a private temp dir is not reachable).
+pg_user_run() {
+  if as_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+make_reachable() {
+  as_root || return 0
+  local dir="$1"
+  while [ "$dir" != "/" ]; do
+    chmod o+x "$dir" 2>/dev/null || true
+    dir=$(dirname "$dir")
+  done
+}
+
+pg_running() { pg_user_run "$(pg_bin)/pg_ctl" -D "$STATE/pg/data" status >/dev/null 2>&1; }
+
+start_postgres() {
+  local bin data="$STATE/pg/data" sockets="$STATE/pg/run"
+  bin=$(pg_bin)
+  mkdir -p "$STATE/pg" "$sockets"
+  if as_root; then
+    make_reachable "$STATE"
+    chown -R postgres:postgres "$STATE/pg"
+  fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "initialising a private PostgreSQL cluster in .freeside/pg"
+    # Trust on loopback only: a private, per-checkout development cluster. Production uses passwords.
+    pg_user_run "$bin/initdb" -D "$data" -U freeside --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  if pg_running; then
+    log "PostgreSQL already running on 127.0.0.1:$PG_PORT"
+  else
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    pg_user_run "$bin/pg_ctl" -D "$data" -l "$STATE/pg/postgres.log" -w -t 60 \
+      -o "-p $PG_PORT -k $sockets -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB" start >/dev/null
+    STARTED+=(postgres)
+  fi
+  if ! psql_owner postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'freeside'" | grep -q 1; then
+    psql_owner postgres -qc "CREATE DATABASE freeside" >/dev/null
+  fi
+}
+
+stop_postgres() { pg_user_run "$(pg_bin)/pg_ctl" -D "$STATE/pg/data" -m fast -w stop >/dev/null 2>&1 || true; }
+
+psql_owner() { local db="$1"; shift; psql -X -h 127.0.0.1 -p "$PG_PORT" -U freeside -d "$db" "$@"; }
+
+start_redis() {
+  mkdir -p "$STATE/redis"
+  if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    log "Redis already running on 127.0.0.1:$REDIS_PORT"
+    return
+  fi
+  log "starting Redis on 127.0.0.1:$REDIS_PORT"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STATE/redis" --daemonize yes \
+    --pidfile "$STATE/redis/redis.pid" --logfile "$STATE/redis/redis.log" --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  STARTED+=(redis)
+}
+
+stop_redis() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; }
+
+stop_started() {
+  local service
+  for service in "${STARTED[@]}"; do
+    case "$service" in
+      postgres) stop_postgres ;;
+      redis) stop_redis ;;
+      web) [ -n "${WEB_PID:-}" ] && kill "$WEB_PID" 2>/dev/null && wait "$WEB_PID" 2>/dev/null || true ;;
+    esac
+  done
+  STARTED=()
+}
+
+admin_token() {
+  if [ -n "${FREESIDE_ADMIN_TOKEN:-}" ]; then printf '%s' "$FREESIDE_ADMIN_TOKEN"; return; fi
+  mkdir -p "$STATE"
+  [ -s "$STATE/admin-token" ] || (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$STATE/admin-token")
+  cat "$STATE/admin-token"
+}
+
+export_environment() {
+  export ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}"
+  export DATABASE_URL="${DATABASE_URL:-postgres://freeside_app@127.0.0.1:$PG_PORT/freeside}"
+  export DATABASE_MIGRATION_URL="${DATABASE_MIGRATION_URL:-postgres://freeside@127.0.0.1:$PG_PORT/freeside}"
+  export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
+  export FREESIDE_ADMIN_TOKEN; FREESIDE_ADMIN_TOKEN="$(admin_token)"
+  export FREESIDE_URLS="$WEB_URL" FREESIDE_MANAGEMENT_URLS="$MANAGEMENT_URL"
+  export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+}
+
+build() {
+  log "building ($CONFIGURATION)"
+  dotnet build "$ROOT/Freeside.sln" -c "$CONFIGURATION" -nologo -clp:ErrorsOnly -v:q
+}
+
+web_dll() { printf '%s' "$ROOT/src/Freeside.Web/bin/$CONFIGURATION/net10.0/Freeside.Web.dll"; }
+
+cmd_migrate() {
+  ensure_tools
+  start_postgres
+  export_environment
+  build
+  dotnet "$(web_dll)" migrate
+}
+
+cmd_run() {
+  ensure_tools
+  trap 'stop_started' EXIT
+  trap 'exit 130' INT TERM
+  start_postgres
+  start_redis
+  export_environment
+  build
+  dotnet "$(web_dll)" migrate
+  log "starting Freeside on $WEB_URL (metrics on $MANAGEMENT_URL/metrics)"
+  dotnet "$(web_dll)" &
+  WEB_PID=$!
+  STARTED+=(web)
+  for _ in $(seq 1 120); do curl -fsS "$WEB_URL/health" >/dev/null 2>&1 && break; kill -0 "$WEB_PID" 2>/dev/null || die "Freeside exited; see the log above"; sleep 0.5; done
+  seed_demo
+  print_walkthrough
+  wait "$WEB_PID"
+}
+
+seed_demo() {
+  local status
+  status=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$WEB_URL/api/v1/admin/communities" \
+    -H "Authorization: Bearer $FREESIDE_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"slug":"demo","name":"Freeside Demo","chain_id":31337,"collection_address":"0x5FbDB2315678afecb367f032d93F642f64180aa3","default_access_level":"pro"}')
+  case "$status" in
+    201) log "seeded the demo community 'demo'" ;;
+    409) log "demo community already present" ;;
+    *) die "seeding the demo community answered HTTP $status" ;;
+  esac
+}
+
+print_walkthrough() {
+  cat <<EOF
+
+  Freeside is running.
+    API            $WEB_URL
+    Health         $WEB_URL/health
+    OpenAPI        $WEB_URL/openapi/v1.json
+    Metrics        $MANAGEMENT_URL/metrics   (management listener, loopback only)
+    Admin token    $FREESIDE_ADMIN_TOKEN   (also in .freeside/admin-token)
+
+  Try:
+    curl -s $WEB_URL/health
+    curl -s $WEB_URL/api/v1/communities/demo
+    curl -s -X POST $WEB_URL/api/v1/admin/communities \\
+      -H "Authorization: Bearer \$(cat .freeside/admin-token)" -H 'Content-Type: application/json' \\
+      -d '{"slug":"my-club","name":"My Club","chain_id":1,"collection_address":"0xbc4ca0eda7647a8ab7c2061c2e118a18a936f13d","default_access_level":"free"}'
+
+  Ctrl-C stops Freeside, Redis and PostgreSQL.
+EOF
+}
+
+cmd_test() {
+  ensure_tools test
+  trap 'stop_started' EXIT
+  start_postgres
+  start_redis
+  export_environment
+  export FREESIDE_TEST_PG="postgres://freeside@127.0.0.1:$PG_PORT/postgres"
+  export FREESIDE_SHARED_DIR="${FREESIDE_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+  build
+  local log_file="$STATE/test.log" status=0
+  log "running tests"
+  dotnet test "$ROOT/Freeside.sln" -c "$CONFIGURATION" --no-build -nologo -v:q 2>&1 | tee "$log_file" || status=$?
+  # One plain closing line over every test project.
+  awk '/(Passed|Failed)!/ {
+         for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
+       }
+       END { gsub(",", "", p); printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log_file"
+  if grep -q "Failed!" "$log_file"; then status=1; fi
+  return "$status"
+}
+
+cmd_bench() {
+  local name="${1:-}"
+  [ -n "$name" ] || die "usage: ./build.sh bench NAME (see bench/README.md)"
+  ensure_tools
+  trap 'stop_started' EXIT
+  start_postgres
+  start_redis
+  export_environment
+  export FREESIDE_TEST_PG="postgres://freeside@127.0.0.1:$PG_PORT/postgres"
+  build
+  mkdir -p "$ROOT/bench/results"
+  dotnet "$ROOT/bench/Freeside.Bench/bin/$CONFIGURATION/net10.0/Freeside.Bench.dll" "$name" "$ROOT/bench/results"
+}
+
+case "${1:-}" in
+  run) cmd_run ;;
+  test) cmd_test ;;
+  bench) shift; cmd_bench "$@" ;;
+  migrate) cmd_migrate ;;
+  *) echo "usage: ./build.sh run | test | bench NAME | migrate" >&2; exit 2 ;;
+esac

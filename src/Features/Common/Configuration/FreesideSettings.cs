@@ -1,0 +1,219 @@
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+
+namespace Freeside.Features.Common.Configuration;
+
+/// <summary>
+/// Every setting the host needs, read from environment-style names (as in the seeds) and checked
+/// once at start-up. A bad value stops the process with one line naming the setting.
+/// </summary>
+public sealed record FreesideSettings
+{
+    public required string DatabaseConnectionString { get; init; }
+
+    public required string MigrationConnectionString { get; init; }
+
+    public string? RedisConfiguration { get; init; }
+
+    public required string AdminToken { get; init; }
+
+    public required IReadOnlyList<Uri> PublicUrls { get; init; }
+
+    public required IReadOnlyList<Uri> ManagementUrls { get; init; }
+
+    public long MaxRequestBodyBytes { get; init; } = 1024 * 1024;
+
+    public Uri? OtlpEndpoint { get; init; }
+
+    public static SettingsResult Load(IConfiguration configuration, bool isDevelopment)
+    {
+        var errors = new List<string>();
+
+        var database = Required(configuration, "DATABASE_URL", errors) is { } raw ? ParsePostgres("DATABASE_URL", raw, errors) : null;
+        var migration = configuration["DATABASE_MIGRATION_URL"] is { Length: > 0 } rawMigration
+            ? ParsePostgres("DATABASE_MIGRATION_URL", rawMigration, errors)
+            : database;
+        var redis = configuration["REDIS_URL"] is { Length: > 0 } rawRedis ? ParseRedis(rawRedis, errors) : null;
+
+        var adminToken = Required(configuration, "FREESIDE_ADMIN_TOKEN", errors);
+        if (adminToken is not null && adminToken.Length < (isDevelopment ? 16 : 32))
+        {
+            errors.Add($"FREESIDE_ADMIN_TOKEN: must be at least {(isDevelopment ? 16 : 32)} characters");
+        }
+
+        var publicUrls = ParseUrls("FREESIDE_URLS", configuration["FREESIDE_URLS"] ?? "http://127.0.0.1:5080", errors);
+        var managementUrls = ParseUrls("FREESIDE_MANAGEMENT_URLS", configuration["FREESIDE_MANAGEMENT_URLS"] ?? "http://127.0.0.1:5090", errors);
+        if (publicUrls.Any(p => managementUrls.Any(m => m.Port == p.Port)))
+        {
+            errors.Add("FREESIDE_MANAGEMENT_URLS: must use a different port from FREESIDE_URLS, so /metrics never reaches the public listener");
+        }
+
+        long maxBody = 1024 * 1024;
+        if (configuration["FREESIDE_MAX_REQUEST_BODY_BYTES"] is { Length: > 0 } rawMax
+            && (!long.TryParse(rawMax, out maxBody) || maxBody < 1024 || maxBody > 64L * 1024 * 1024))
+        {
+            errors.Add("FREESIDE_MAX_REQUEST_BODY_BYTES: must be a whole number of bytes from 1024 to 67108864");
+        }
+
+        Uri? otlp = null;
+        if (configuration["OTEL_EXPORTER_OTLP_ENDPOINT"] is { Length: > 0 } rawOtlp
+            && (!Uri.TryCreate(rawOtlp, UriKind.Absolute, out otlp) || otlp.Scheme is not ("http" or "https")))
+        {
+            errors.Add("OTEL_EXPORTER_OTLP_ENDPOINT: must be an absolute http(s) URL");
+        }
+
+        if (errors.Count > 0)
+        {
+            return new SettingsResult(null, errors);
+        }
+
+        return new SettingsResult(new FreesideSettings
+        {
+            DatabaseConnectionString = database!,
+            MigrationConnectionString = migration!,
+            RedisConfiguration = redis,
+            AdminToken = adminToken!,
+            PublicUrls = publicUrls,
+            ManagementUrls = managementUrls,
+            MaxRequestBodyBytes = maxBody,
+            OtlpEndpoint = otlp,
+        }, errors);
+    }
+
+    private static string? Required(IConfiguration configuration, string name, List<string> errors)
+    {
+        var value = configuration[name];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            errors.Add($"{name}: is required");
+            return null;
+        }
+
+        return value;
+    }
+
+    /// <summary>Accepts postgres://user:password@host:port/database?sslmode=… or an Npgsql key=value string.</summary>
+    internal static string? ParsePostgres(string name, string raw, List<string> errors)
+    {
+        const string expected = "expected postgres://user:password@host:port/database";
+        try
+        {
+            NpgsqlConnectionStringBuilder builder;
+            if (raw.StartsWith("postgres://", StringComparison.Ordinal) || raw.StartsWith("postgresql://", StringComparison.Ordinal))
+            {
+                var uri = new Uri(raw);
+                var database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
+                if (string.IsNullOrEmpty(uri.Host) || string.IsNullOrEmpty(database))
+                {
+                    errors.Add($"{name}: names no host or database; {expected}");
+                    return null;
+                }
+
+                builder = new NpgsqlConnectionStringBuilder
+                {
+                    Host = uri.Host,
+                    Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
+                    Database = database,
+                };
+                var userInfo = uri.UserInfo.Split(':', 2);
+                if (userInfo[0].Length > 0)
+                {
+                    builder.Username = Uri.UnescapeDataString(userInfo[0]);
+                }
+
+                if (userInfo.Length == 2)
+                {
+                    builder.Password = Uri.UnescapeDataString(userInfo[1]);
+                }
+
+                foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var parts = pair.Split('=', 2);
+                    var key = Uri.UnescapeDataString(parts[0]);
+                    var value = parts.Length == 2 ? Uri.UnescapeDataString(parts[1]) : "";
+                    builder[key.Equals("sslmode", StringComparison.OrdinalIgnoreCase) ? "SSL Mode" : key] = value;
+                }
+            }
+            else if (raw.Contains('=', StringComparison.Ordinal))
+            {
+                builder = new NpgsqlConnectionStringBuilder(raw);
+                if (string.IsNullOrEmpty(builder.Host))
+                {
+                    errors.Add($"{name}: names no host; {expected}");
+                    return null;
+                }
+            }
+            else
+            {
+                errors.Add($"{name}: is not a PostgreSQL URL; {expected}");
+                return null;
+            }
+
+            return builder.ConnectionString;
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException or KeyNotFoundException)
+        {
+            errors.Add($"{name}: is not a PostgreSQL URL ({e.GetType().Name}); {expected}");
+            return null;
+        }
+    }
+
+    /// <summary>redis://[:password@]host:port[/db] → a StackExchange.Redis configuration string.</summary>
+    internal static string? ParseRedis(string raw, List<string> errors)
+    {
+        if (!Uri.TryCreate(raw, UriKind.Absolute, out var uri) || uri.Scheme is not ("redis" or "rediss") || string.IsNullOrEmpty(uri.Host))
+        {
+            errors.Add("REDIS_URL: is not a Redis URL; expected redis://[:password@]host:port[/db]");
+            return null;
+        }
+
+        var parts = new List<string> { $"{uri.Host}:{(uri.Port > 0 ? uri.Port : 6379)}" };
+        var password = uri.UserInfo.Contains(':', StringComparison.Ordinal) ? uri.UserInfo.Split(':', 2)[1] : uri.UserInfo;
+        if (password.Length > 0)
+        {
+            parts.Add("password=" + Uri.UnescapeDataString(password));
+        }
+
+        if (uri.AbsolutePath.Trim('/') is { Length: > 0 } db)
+        {
+            if (!int.TryParse(db, out var index) || index < 0)
+            {
+                errors.Add("REDIS_URL: the database after the last '/' must be a number");
+                return null;
+            }
+
+            parts.Add("defaultDatabase=" + index);
+        }
+
+        if (uri.Scheme == "rediss")
+        {
+            parts.Add("ssl=true");
+        }
+
+        return string.Join(',', parts);
+    }
+
+    private static List<Uri> ParseUrls(string name, string raw, List<string> errors)
+    {
+        var urls = new List<Uri>();
+        foreach (var item in raw.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Uri.TryCreate(item, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            {
+                errors.Add($"{name}: '{item}' is not an http(s) URL");
+                continue;
+            }
+
+            urls.Add(uri);
+        }
+
+        if (urls.Count == 0 && !errors.Any(e => e.StartsWith(name, StringComparison.Ordinal)))
+        {
+            errors.Add($"{name}: names no URL");
+        }
+
+        return urls;
+    }
+}
+
+public sealed record SettingsResult(FreesideSettings? Settings, IReadOnlyList<string> Errors);

@@ -1,0 +1,46 @@
+using FluentValidation;
+using Freeside.Features.Common.Configuration;
+using Freeside.Features.Common.Mediation;
+using Freeside.Features.Common.Observability;
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Common.Redis;
+using Freeside.Features.Common.Time;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Freeside.Features.Common;
+
+public static class FeatureRegistration
+{
+    /// <summary>The kernel (persistence, Redis, pipeline, metrics) and every capability in this assembly.</summary>
+    public static IServiceCollection AddFreesideFeatures(this IServiceCollection services, FreesideSettings settings, IConfiguration configuration)
+    {
+        services.AddSingleton(settings);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<ProcessClock>();
+
+        services.AddSingleton(_ =>
+        {
+            var builder = new NpgsqlDataSourceBuilder(settings.DatabaseConnectionString);
+            builder.ConnectionStringBuilder.ApplicationName ??= "freeside";
+            return builder.Build();
+        });
+        services.AddDbContext<FreesideDb>((provider, options) => options
+            .UseNpgsql(provider.GetRequiredService<NpgsqlDataSource>(), npgsql => npgsql.EnableRetryOnFailure(3))
+            .ConfigureWarnings(w => w.Ignore(RelationalEventId.PendingModelChangesWarning)));
+
+        services.AddSingleton(new RedisSettings(settings.RedisConfiguration));
+        services.AddSingleton<RedisConnection>();
+
+        services.AddFreesideObservability(configuration);
+        services.AddFreesideMediation(typeof(FeatureRegistration).Assembly);
+
+        // Validation messages and keys name fields as they appear on the wire (snake_case).
+        ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : SnakeCaseNames.ToSnakeCase(member.Name);
+        ValidatorOptions.Global.DisplayNameResolver = (_, member, _) => member is null ? null : SnakeCaseNames.ToSnakeCase(member.Name);
+        return services;
+    }
+}

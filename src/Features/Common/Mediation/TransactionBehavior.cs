@@ -1,0 +1,64 @@
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Persistence;
+using MediatR;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace Freeside.Features.Common.Mediation;
+
+/// <summary>
+/// Owns the unit of work for commands: begins a transaction, lets the handler (and the
+/// conservation guard) run, saves and commits on success, rolls back on a failure value or an
+/// exception. Re-entrant: a command sent from inside another joins the outer transaction.
+/// Transient failures (serialization, deadlock) re-run the whole unit through EF's execution strategy.
+/// </summary>
+public sealed class TransactionBehavior<TRequest, TResponse>(FreesideDb db, TouchedAccounts touched)
+    : IPipelineBehavior<TRequest, TResponse>
+{
+    private static readonly bool IsCommand = typeof(TRequest).GetInterfaces()
+        .Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(ICommand<>));
+
+    public async Task<TResponse> Handle(TRequest request, CancellationToken cancellationToken, RequestHandlerDelegate<TResponse> next)
+    {
+        if (!IsCommand || db.Database.CurrentTransaction is not null)
+        {
+            return await next();
+        }
+
+        var strategy = db.Database.CreateExecutionStrategy();
+        return await strategy.ExecuteAsync(async ct =>
+        {
+            db.ChangeTracker.Clear();
+            touched.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            var response = await next();
+            if (response is IResultOutcome { Error: not null })
+            {
+                await transaction.RollbackAsync(ct);
+                db.ChangeTracker.Clear();
+                return response;
+            }
+
+            try
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } unique
+                && Failure<TResponse>.CanRepresent)
+            {
+                // Two requests raced past the handler's existence check; the loser gets the same 409 it
+                // would have got a moment later.
+                await transaction.RollbackAsync(ct);
+                db.ChangeTracker.Clear();
+                return Failure<TResponse>.From(new AlreadyExists(unique.ConstraintName ?? "record",
+                    $"A record with the same {UniqueKeyName(unique.ConstraintName)} already exists."));
+            }
+
+            await transaction.CommitAsync(ct);
+            return response;
+        }, cancellationToken);
+    }
+
+    private static string UniqueKeyName(string? constraint) =>
+        constraint is null ? "key" : constraint.Replace("ux_", "", StringComparison.Ordinal).Replace('_', ' ');
+}

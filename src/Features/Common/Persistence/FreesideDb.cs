@@ -1,0 +1,39 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace Freeside.Features.Common.Persistence;
+
+/// <summary>
+/// The one EF Core context. Entities are configured by <see cref="IEntityTypeConfiguration{TEntity}"/>
+/// classes beside their capability and picked up from this assembly; the schema itself is owned by
+/// the hand-written SQL migrations, so every name here must match them (snake_case).
+/// </summary>
+public sealed class FreesideDb(DbContextOptions<FreesideDb> options) : DbContext(options)
+{
+    public const string AppRole = "freeside_app";
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.ApplyConfigurationsFromAssembly(typeof(FreesideDb).Assembly);
+        modelBuilder.UseSnakeCaseNames();
+    }
+
+    /// <summary>
+    /// Narrows row-level security to one community for the rest of the current transaction.
+    /// Tenant tables' policies compare their community_id with this setting.
+    /// </summary>
+    public Task EnterCommunityAsync(Guid communityId, CancellationToken cancellationToken) =>
+        SetScopeAsync(communityId.ToString(), cancellationToken);
+
+    /// <summary>Platform-wide scope for platform-admin commands and jobs that span communities.</summary>
+    public Task EnterPlatformScopeAsync(CancellationToken cancellationToken) => SetScopeAsync("*", cancellationToken);
+
+    private async Task SetScopeAsync(string scope, CancellationToken cancellationToken)
+    {
+        if (Database.CurrentTransaction is null)
+        {
+            throw new InvalidOperationException("A tenant scope applies to a transaction; start one first.");
+        }
+
+        await Database.ExecuteSqlAsync($"SELECT set_config('freeside.community_id', {scope}, true)", cancellationToken);
+    }
+}

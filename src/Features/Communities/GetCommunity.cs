@@ -1,0 +1,28 @@
+using FluentValidation;
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Mediation;
+using Freeside.Features.Common.Persistence;
+using MediatR;
+using Microsoft.EntityFrameworkCore;
+
+namespace Freeside.Features.Communities;
+
+public static class GetCommunity
+{
+    public sealed record Query(string Slug) : IQuery<CommunityView>;
+
+    public sealed class Validator : AbstractValidator<Query>
+    {
+        public Validator() => RuleFor(q => q.Slug).NotEmpty().MaximumLength(63);
+    }
+
+    internal sealed class Handler(FreesideDb db) : IRequestHandler<Query, Result<CommunityView>>
+    {
+        public async Task<Result<CommunityView>> Handle(Query request, CancellationToken cancellationToken)
+        {
+            var community = await db.Set<Community>().AsNoTracking()
+                .SingleOrDefaultAsync(c => c.Slug == request.Slug, cancellationToken);
+            return community is null ? new NotFound("community", request.Slug) : CommunityView.From(community);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Freeside.Features.Common;
+using Freeside.Features.Common.Configuration;
+using Freeside.Features.Common.Endpoints;
+using Freeside.Features.Common.Observability;
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Common.Redis;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Json;
+
+namespace Freeside.Web;
+
+public static class HostingExtensions
+{
+    public static WebApplicationBuilder AddFreesideHosting(this WebApplicationBuilder builder, FreesideSettings settings)
+    {
+        builder.Logging.ClearProviders();
+        builder.Logging.AddJsonConsole(options =>
+        {
+            options.IncludeScopes = true;
+            options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            options.UseUtcTimestamp = true;
+        });
+
+        builder.WebHost.UseUrls([.. settings.PublicUrls.Concat(settings.ManagementUrls).Select(u => u.GetLeftPart(UriPartial.Authority))]);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes;
+        });
+
+        builder.Services.ConfigureHttpJsonOptions(options => ConfigureJson(options.SerializerOptions));
+        builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<FreesideExceptionHandler>();
+        builder.Services.AddOpenApi("v1", options => options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Freeside API";
+            document.Info.Version = "v1";
+            document.Info.Description = "Identity, credits, routing and trust for NFT-native AI agents.";
+            document.Servers = [];
+            return Task.CompletedTask;
+        }));
+        return builder;
+    }
+
+    public static void ConfigureJson(JsonSerializerOptions options)
+    {
+        options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+        options.DictionaryKeyPolicy = null;
+        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
+    }
+
+    /// <summary>Development migrates on start; every environment starts metrics collection and Redis.</summary>
+    public static async Task PrepareFreesideAsync(this WebApplication app, FreesideSettings settings)
+    {
+        app.Services.GetRequiredService<MeterProviderHolder>();
+        if (app.Environment.IsDevelopment())
+        {
+            await DatabaseMigrator.MigrateAsync(settings.MigrationConnectionString, null, app.Lifetime.ApplicationStopping);
+        }
+
+        await app.Services.GetRequiredService<RedisConnection>().ConnectAsync();
+    }
+
+    public static WebApplication UseFreesidePipeline(this WebApplication app, FreesideSettings settings)
+    {
+        var managementPorts = settings.ManagementUrls.Select(u => u.Port).ToHashSet();
+        app.MapWhen(context => managementPorts.Contains(context.Connection.LocalPort), management => management.Run(async context =>
+        {
+            if (context.Request.Path == "/metrics" && HttpMethods.IsGet(context.Request.Method))
+            {
+                context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                await context.Response.WriteAsync(context.RequestServices.GetRequiredService<PrometheusExporter>().Scrape());
+                return;
+            }
+
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+        }));
+
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.Use((context, next) =>
+        {
+            // Kestrel enforces the limit while streaming; this answers early when the length is declared.
+            if (context.Request.ContentLength > settings.MaxRequestBodyBytes)
+            {
+                throw new BadHttpRequestException(
+                    $"The request body is larger than the limit of {settings.MaxRequestBodyBytes} bytes.", StatusCodes.Status413PayloadTooLarge);
+            }
+
+            return next(context);
+        });
+
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapEndpointModules(typeof(FeatureRegistration).Assembly);
+        return app;
+    }
+}

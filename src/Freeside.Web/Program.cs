@@ -1,0 +1,30 @@
+using Freeside.Features.Common;
+using Freeside.Features.Common.Configuration;
+using Freeside.Features.Common.Persistence;
+using Freeside.Web;
+
+var builder = WebApplication.CreateBuilder(args);
+var loaded = FreesideSettings.Load(builder.Configuration, builder.Environment.IsDevelopment());
+if (loaded.Settings is not { } settings)
+{
+    await Console.Error.WriteLineAsync("freeside: configuration error: " + string.Join("; ", loaded.Errors));
+    return 2;
+}
+
+if (args is ["migrate", ..])
+{
+    await DatabaseMigrator.MigrateAsync(settings.MigrationConnectionString, null, CancellationToken.None);
+    await Console.Out.WriteLineAsync($"freeside: database is at migration {DatabaseMigrator.All()[^1]}");
+    return 0;
+}
+
+builder.AddFreesideHosting(settings);
+builder.Services.AddFreesideFeatures(settings, builder.Configuration);
+
+var app = builder.Build();
+await app.PrepareFreesideAsync(settings);
+app.UseFreesidePipeline(settings);
+await app.RunAsync();
+return 0;
+
+public partial class Program;

@@ -1,0 +1,122 @@
+using FluentValidation;
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Mediation;
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Communities;
+using Freeside.Tests.Infrastructure;
+using MediatR;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Freeside.Tests.Common.Mediation;
+
+public sealed class PipelineApp : FreesideApp
+{
+    protected override void ConfigureServices(IServiceCollection services)
+    {
+        services.AddFreesideMediation(typeof(PipelineApp).Assembly);
+        services.AddScoped<IConservationCheck, FailingCheck>();
+    }
+}
+
+/// <summary>Breaks on purpose whenever the touched account is <see cref="PipelineTests.PoisonedAccount"/>.</summary>
+public sealed class FailingCheck : IConservationCheck
+{
+    public Task<IReadOnlyList<InvariantViolation>> CheckAsync(IReadOnlyCollection<Guid> accountIds, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<InvariantViolation>>(accountIds.Contains(PipelineTests.PoisonedAccount)
+            ? [new InvariantViolation("T1", PipelineTests.PoisonedAccount, "deliberately broken")]
+            : []);
+}
+
+public static class WriteCommunity
+{
+    public sealed record Command(string Slug, Guid Account, bool FailAfterWrite) : ICommand<Unit>, IMovesCredits;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.Slug).NotEmpty().MaximumLength(20);
+    }
+
+    internal sealed class Handler(FreesideDb db, TouchedAccounts touched) : IRequestHandler<Command, Result<Unit>>
+    {
+        public Task<Result<Unit>> Handle(Command request, CancellationToken cancellationToken)
+        {
+            db.Add(new Community
+            {
+                Id = Guid.NewGuid(),
+                Slug = request.Slug,
+                Name = request.Slug,
+                ChainId = 1,
+                CollectionAddress = "0x" + new string('1', 40),
+                CreatedAt = DateTimeOffset.UtcNow,
+            });
+            touched.Add(request.Account);
+            return Task.FromResult<Result<Unit>>(request.FailAfterWrite
+                ? new AlreadyExists("thing", "failing on purpose after a write")
+                : Unit.Value);
+        }
+    }
+}
+
+public sealed class PipelineTests(PipelineApp app) : IClassFixture<PipelineApp>
+{
+    public static readonly Guid PoisonedAccount = Guid.Parse("00000000-0000-0000-0000-00000000dead");
+
+    private Task<long> CountAsync(string slug) => app.Database.ScalarAsync<long>("SELECT count(*) FROM communities WHERE slug = @s", ("s", slug));
+
+    [Fact]
+    public async Task Send_ValidCommand_CommitsOnce()
+    {
+        var result = await app.SendAsync(new WriteCommunity.Command("commits", Guid.NewGuid(), false));
+
+        result.IsSuccess.ShouldBeTrue();
+        (await CountAsync("commits")).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Send_InvalidCommand_IsValidationFailureAndNothingWritten()
+    {
+        var result = await app.SendAsync(new WriteCommunity.Command("", Guid.NewGuid(), false));
+
+        var failure = result.Error.ShouldBeOfType<ValidationFailed>();
+        failure.Errors.Keys.ShouldContain("slug");
+        (await app.Database.ScalarAsync<long>("SELECT count(*) FROM communities")).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Send_HandlerReturnsFailure_RollsBackItsWrites()
+    {
+        var result = await app.SendAsync(new WriteCommunity.Command("rolled", Guid.NewGuid(), true));
+
+        result.Error.ShouldBeOfType<AlreadyExists>();
+        (await CountAsync("rolled")).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Send_ConservationViolation_RollsBackCountsAndFails()
+    {
+        var before = FailureCount(app.ScrapeMetrics());
+
+        var result = await app.SendAsync(new WriteCommunity.Command("guarded", PoisonedAccount, false));
+
+        result.Error.ShouldBeOfType<ConservationViolated>().Invariant.ShouldBe("T1");
+        (await CountAsync("guarded")).ShouldBe(0);
+        FailureCount(app.ScrapeMetrics()).ShouldBe(before + 1);
+        app.ScrapeMetrics().ShouldContain("conservation_guard_checks_total{result=\"violated\"}");
+    }
+
+    [Fact]
+    public async Task Send_ConservationPasses_CommitsAndCountsOk()
+    {
+        var result = await app.SendAsync(new WriteCommunity.Command("passes", Guid.NewGuid(), false));
+
+        result.IsSuccess.ShouldBeTrue();
+        (await CountAsync("passes")).ShouldBe(1);
+        app.ScrapeMetrics().ShouldContain("conservation_guard_checks_total{result=\"ok\"}");
+    }
+
+    private static long FailureCount(string metrics) =>
+        metrics.Split('\n')
+            .Where(l => l.StartsWith("conservation_guard_failures_total{invariant=\"T1\"}", StringComparison.Ordinal))
+            .Select(l => long.Parse(l.Split(' ')[^1]))
+            .SingleOrDefault();
+}

@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using Freeside.Tests.Infrastructure;
+
+namespace Freeside.Tests.Common.Observability;
+
+public sealed class MetricsTests(FreesideApp app) : IClassFixture<FreesideApp>
+{
+    [Fact]
+    public async Task Scrape_AfterTraffic_HasHttpMediatorAndRuntimeSeries()
+    {
+        await app.CreateClient().GetAsync("/api/v1/communities/nobody");
+
+        var text = app.ScrapeMetrics();
+
+        text.ShouldContain("# TYPE freeside_mediator_request_duration_seconds histogram");
+        text.ShouldContain("freeside_mediator_request_duration_seconds_count{outcome=\"failure\",request_type=\"GetCommunity.Query\"}");
+        text.ShouldContain("http_server_request_duration_seconds_bucket");
+        text.ShouldContain("dotnet_gc_collections_total");
+    }
+
+    [Fact]
+    public async Task Scrape_IsValidPrometheusText_PerPromtool()
+    {
+        await app.CreateClient().GetAsync("/health");
+        var file = Path.GetTempFileName();
+        await File.WriteAllTextAsync(file, app.ScrapeMetrics());
+
+        var start = new ProcessStartInfo("promtool") { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true };
+        start.ArgumentList.Add("check");
+        start.ArgumentList.Add("metrics");
+        using var process = Process.Start(start)!;
+        await process.StandardInput.WriteAsync(await File.ReadAllTextAsync(file));
+        process.StandardInput.Close();
+        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        File.Delete(file);
+
+        // promtool exits 3 for lint-only findings (naming advice), 1 for an unparsable exposition.
+        process.ExitCode.ShouldBeOneOf([0, 3], output);
+        output.ShouldNotContain("error while linting");
+    }
+}
