@@ -4,6 +4,7 @@
 #   ./build.sh test         the same set-up, then every test project
 #   ./build.sh bench NAME   a benchmark under bench/ (writes bench/results/NAME.json)
 #   ./build.sh migrate      apply migrations to the private database and exit
+#   ./build.sh up | down    start (and leave running) or stop the private PostgreSQL + Redis
 # It installs what is missing (Debian packages when run as root; npm packages for tools/).
 set -euo pipefail
 
@@ -243,10 +244,20 @@ cmd_bench() {
   dotnet "$ROOT/bench/Freeside.Bench/bin/$CONFIGURATION/net10.0/Freeside.Bench.dll" "$name" "$ROOT/bench/results"
 }
 
+cmd_up() {
+  ensure_tools test
+  start_postgres
+  start_redis
+  export_environment
+  echo "export FREESIDE_TEST_PG=postgres://freeside@127.0.0.1:$PG_PORT/postgres REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL DATABASE_MIGRATION_URL=$DATABASE_MIGRATION_URL"
+}
+
 case "${1:-}" in
   run) cmd_run ;;
+  up) cmd_up ;;
+  down) stop_redis; stop_postgres ;;
   test) cmd_test ;;
   bench) shift; cmd_bench "$@" ;;
   migrate) cmd_migrate ;;
-  *) echo "usage: ./build.sh run | test | bench NAME | migrate" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh run | test | bench NAME | migrate | up | down" >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@ using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.Redis;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.OpenApi;
 
 namespace Freeside.Web;
 
@@ -34,14 +35,21 @@ public static class HostingExtensions
         builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<FreesideExceptionHandler>();
-        builder.Services.AddOpenApi("v1", options => options.AddDocumentTransformer((document, _, _) =>
+        builder.Services.AddOpenApi("v1", options =>
+        {
+            // Slices nest generic names (Command, Query, Result); the outer class makes them unique.
+            options.CreateSchemaReferenceId = type => type.Type.DeclaringType is { } outer && !type.Type.IsGenericType
+                ? outer.Name + type.Type.Name
+                : OpenApiOptions.CreateDefaultSchemaReferenceId(type);
+            options.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "Freeside API";
             document.Info.Version = "v1";
             document.Info.Description = "Identity, credits, routing and trust for NFT-native AI agents.";
             document.Servers = [];
             return Task.CompletedTask;
-        }));
+        });
+        });
         return builder;
     }
 

@@ -1,20 +1,10 @@
+using Freeside.Features.Identity.Ethereum;
+
 namespace Freeside.Features.Communities;
 
 internal static class CommunityRules
 {
+    /// <summary>0x + 40 hex; all-lower or all-upper is accepted as written, mixed case must be EIP-55.</summary>
     public static bool IsAddress(string? value) =>
-        value is { Length: 42 } && value.StartsWith("0x", StringComparison.Ordinal) && value.AsSpan(2).ContainsOnlyHex();
-
-    private static bool ContainsOnlyHex(this ReadOnlySpan<char> span)
-    {
-        foreach (var c in span)
-        {
-            if (!char.IsAsciiHexDigit(c))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+        value is not null && EthereumAddress.TryParse(value, AddressChecksumPolicy.IfMixedCase, out _, out _);
 }

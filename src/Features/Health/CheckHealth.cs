@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Text.Json.Serialization;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Redis;
@@ -17,6 +18,7 @@ public static class CheckHealth
 
     public sealed record Report(string Status, string Version, long UptimeS, string ContractVersion, Checks Checks)
     {
+        [JsonIgnore]
         public bool IsServing => Status != "unhealthy";
     }
 

@@ -15,6 +15,7 @@ public sealed class HealthEndpoints : IEndpointModule
             .MapGet("", GetAsync)
             .WithName("GetHealth")
             .WithSummary("Liveness and dependency status; 503 when PostgreSQL is unreachable.")
+            .Produces<CheckHealth.Report>()
             .Produces<CheckHealth.Report>(StatusCodes.Status503ServiceUnavailable);
     }
 

@@ -112,3 +112,16 @@ public sealed class CommunitiesTests(FreesideApp app) : IClassFixture<FreesideAp
             .ShouldBe("0xbc4ca0eda7647a8ab7c2061c2e118a18a936f13d");
     }
 }
+
+public sealed class CommunityRulesTests
+{
+    [Theory]
+    [InlineData("0xbc4ca0eda7647a8ab7c2061c2e118a18a936f13d", true)]
+    [InlineData("0xBC4CA0EDA7647A8AB7C2061C2E118A18A936F13D", true)]
+    [InlineData("0xBC4CA0EdA7647A8aB7C2061c2E118A18a936f13D", true)]
+    [InlineData("0xBC4CA0EdA7647A8aB7C2061c2E118A18a936f13d", false)]
+    [InlineData("bc4ca0eda7647a8ab7c2061c2e118a18a936f13d", false)]
+    [InlineData("0xbc4ca0eda7647a8ab7c2061c2e118a18a936f13", false)]
+    public void IsAddress_ChecksumRules(string address, bool valid) =>
+        Freeside.Features.Communities.CommunityRules.IsAddress(address).ShouldBe(valid);
+}

@@ -84,6 +84,9 @@ public class FreesideApp : IAsyncLifetime
             await _factory.DisposeAsync();
         }
 
-        await Database.DisposeAsync();
+        if (Database is not null)
+        {
+            await Database.DisposeAsync();
+        }
     }
 }

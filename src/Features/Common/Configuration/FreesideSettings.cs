@@ -93,7 +93,7 @@ public sealed record FreesideSettings
     }
 
     /// <summary>Accepts postgres://user:password@host:port/database?sslmode=… or an Npgsql key=value string.</summary>
-    internal static string? ParsePostgres(string name, string raw, List<string> errors)
+    public static string? ParsePostgres(string name, string raw, List<string> errors)
     {
         const string expected = "expected postgres://user:password@host:port/database";
         try
