@@ -196,7 +196,7 @@ print_walkthrough() {
     Health         $WEB_URL/health
     OpenAPI        $WEB_URL/openapi/v1.json
     Metrics        $MANAGEMENT_URL/metrics   (management listener, loopback only)
-    Admin token    $FREESIDE_ADMIN_TOKEN   (also in .freeside/admin-token)
+    Admin token    in .freeside/admin-token  (platform admin bearer token; keep it private)
 
   Try:
     curl -s $WEB_URL/health

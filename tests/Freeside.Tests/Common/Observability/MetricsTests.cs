@@ -39,4 +39,20 @@ public sealed class MetricsTests(FreesideApp app) : IClassFixture<FreesideApp>
         process.ExitCode.ShouldBeOneOf([0, 3], output);
         output.ShouldNotContain("error while linting");
     }
+
+    [Fact]
+    public async Task AlertRules_PassTheirPromtoolUnitTests()
+    {
+        var rules = Path.Combine(TestEnvironment.RepositoryRoot, "infrastructure", "prometheus");
+        var start = new ProcessStartInfo("promtool") { RedirectStandardError = true, RedirectStandardOutput = true, WorkingDirectory = rules };
+        start.ArgumentList.Add("test");
+        start.ArgumentList.Add("rules");
+        start.ArgumentList.Add("alerts_test.yml");
+        using var process = Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        process.ExitCode.ShouldBe(0, output);
+        output.ShouldContain("SUCCESS");
+    }
 }
