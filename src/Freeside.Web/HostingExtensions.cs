@@ -64,6 +64,7 @@ public static class HostingExtensions
     public static async Task PrepareFreesideAsync(this WebApplication app, FreesideSettings settings)
     {
         app.Services.GetRequiredService<MeterProviderHolder>();
+        app.Services.GetRequiredService<PrometheusExporter>();
         if (app.Environment.IsDevelopment())
         {
             await DatabaseMigrator.MigrateAsync(settings.MigrationConnectionString, null, app.Lifetime.ApplicationStopping);

@@ -31,31 +31,30 @@ public sealed class TransactionBehavior<TRequest, TResponse>(FreesideDb db, Touc
             db.ChangeTracker.Clear();
             touched.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(ct);
-            var response = await next();
-            if (response is IResultOutcome { Error: not null })
-            {
-                await transaction.RollbackAsync(ct);
-                db.ChangeTracker.Clear();
-                return response;
-            }
-
             try
             {
+                var response = await next();
+                if (response is IResultOutcome { Error: not null })
+                {
+                    await transaction.RollbackAsync(ct);
+                    db.ChangeTracker.Clear();
+                    return response;
+                }
+
                 await db.SaveChangesAsync(ct);
+                await transaction.CommitAsync(ct);
+                return response;
             }
             catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } unique
                 && Failure<TResponse>.CanRepresent)
             {
-                // Two requests raced past the handler's existence check; the loser gets the same 409 it
-                // would have got a moment later.
+                // Two requests raced past the handler's existence check (the flush may happen in the
+                // conservation guard or here); the loser gets the same 409 it would have got a moment later.
                 await transaction.RollbackAsync(ct);
                 db.ChangeTracker.Clear();
                 return Failure<TResponse>.From(new AlreadyExists(unique.ConstraintName ?? "record",
                     $"A record with the same {UniqueKeyName(unique.ConstraintName)} already exists."));
             }
-
-            await transaction.CommitAsync(ct);
-            return response;
         }, cancellationToken);
     }
 

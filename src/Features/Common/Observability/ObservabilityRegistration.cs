@@ -1,7 +1,7 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
-using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 
 namespace Freeside.Features.Common.Observability;
@@ -22,28 +22,28 @@ public static class ObservabilityRegistration
     {
         services.AddMetrics();
         services.AddSingleton<FreesideMetrics>();
-        services.AddSingleton<PrometheusExporter>();
-        services.AddSingleton(provider =>
+        services.AddSingleton(provider => new PrometheusExporter(provider.GetRequiredService<IMeterFactory>(), Meters));
+        services.AddSingleton(_ =>
         {
-            var builder = Sdk.CreateMeterProviderBuilder()
-                .AddMeter(Meters)
-                .AddReader(provider.GetRequiredService<PrometheusExporter>().Reader);
             var otlpEndpoint = configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
-            if (!string.IsNullOrWhiteSpace(otlpEndpoint))
+            if (string.IsNullOrWhiteSpace(otlpEndpoint))
             {
-                builder.AddOtlpExporter(options => options.Endpoint = new Uri(otlpEndpoint));
+                return new MeterProviderHolder(null);
             }
 
-            return new MeterProviderHolder(builder.Build());
+            return new MeterProviderHolder(Sdk.CreateMeterProviderBuilder()
+                .AddMeter(Meters)
+                .AddOtlpExporter(options => options.Endpoint = new Uri(otlpEndpoint))
+                .Build());
         });
         return services;
     }
 }
 
-/// <summary>Keeps the SDK meter provider alive for the host's lifetime and disposes it at shutdown.</summary>
-public sealed class MeterProviderHolder(MeterProvider provider) : IDisposable
+/// <summary>Keeps the OTLP meter provider (when configured) alive for the host's lifetime.</summary>
+public sealed class MeterProviderHolder(MeterProvider? provider) : IDisposable
 {
-    public MeterProvider Provider { get; } = provider;
+    public MeterProvider? Provider { get; } = provider;
 
-    public void Dispose() => Provider.Dispose();
+    public void Dispose() => Provider?.Dispose();
 }

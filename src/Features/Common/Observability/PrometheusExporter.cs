@@ -1,117 +1,115 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
-using OpenTelemetry;
-using OpenTelemetry.Metrics;
 
 namespace Freeside.Features.Common.Observability;
 
 /// <summary>
-/// Renders OpenTelemetry's aggregated metrics in the Prometheus text exposition format (0.0.4).
-/// The registry copy has no OpenTelemetry Prometheus exporter, so this pull reader plays that part:
-/// a scrape calls <see cref="Scrape"/>, which collects synchronously and renders the batch.
+/// Aggregates this host's measurements and renders them in the Prometheus text exposition format
+/// (0.0.4). The registry copy has no OpenTelemetry Prometheus exporter, so this listens itself.
+/// It takes only meters this host's <see cref="IMeterFactory"/> created (or process-wide ones such
+/// as System.Runtime): several hosts in one process (tests) each see their own figures.
 /// </summary>
-public sealed class PrometheusExporter : BaseExporter<Metric>
+public sealed class PrometheusExporter : IDisposable
 {
-    private readonly Lock _gate = new();
-    private StringBuilder? _target;
+    private static readonly double[] DefaultBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
-    public PrometheusExporter() => Reader = new BaseExportingMetricReader(this) { TemporalityPreference = MetricReaderTemporalityPreference.Cumulative };
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<Instrument, Series> _series = new();
+    private readonly Lock _scrapeGate = new();
 
-    public MetricReader Reader { get; }
+    public PrometheusExporter(IMeterFactory meterFactory, IEnumerable<string> meterNames)
+    {
+        var names = meterNames.ToHashSet(StringComparer.Ordinal);
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            var meter = instrument.Meter;
+            if (names.Contains(meter.Name) && (meter.Scope is null || ReferenceEquals(meter.Scope, meterFactory)))
+            {
+                _series[instrument] = new Series(instrument);
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.MeasurementsCompleted = (instrument, _) => _series.TryRemove(instrument, out Series? _);
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Record(instrument, value, tags));
+        _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Record(instrument, value, tags));
+        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(instrument, value, tags));
+        _listener.SetMeasurementEventCallback<float>((instrument, value, tags, _) => Record(instrument, value, tags));
+        _listener.Start();
+    }
 
     public string Scrape()
     {
-        lock (_gate)
+        lock (_scrapeGate)
         {
-            _target = new StringBuilder(16 * 1024);
-            try
+            _listener.RecordObservableInstruments();
+            var output = new StringBuilder(16 * 1024);
+            foreach (var group in _series.Values.GroupBy(s => s.Name).OrderBy(g => g.Key, StringComparer.Ordinal))
             {
-                Reader.Collect(timeoutMilliseconds: 5000);
-                return _target.ToString();
-            }
-            finally
-            {
-                _target = null;
-            }
-        }
-    }
+                var first = group.First();
+                if (!string.IsNullOrEmpty(first.Instrument.Description))
+                {
+                    output.Append("# HELP ").Append(group.Key).Append(' ').Append(Escape(first.Instrument.Description, label: false)).Append('\n');
+                }
 
-    public override ExportResult Export(in Batch<Metric> batch)
-    {
-        if (_target is null)
-        {
-            return ExportResult.Success;
-        }
-
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var metric in batch)
-        {
-            Render(_target, metric, seen);
-        }
-
-        return ExportResult.Success;
-    }
-
-    private static void Render(StringBuilder output, Metric metric, HashSet<string> seen)
-    {
-        var isCounter = metric.MetricType is MetricType.LongSum or MetricType.DoubleSum;
-        var isHistogram = metric.MetricType == MetricType.Histogram;
-        var name = MetricName(metric.Name, metric.Unit, isCounter);
-        if (!seen.Add(name))
-        {
-            return;
-        }
-
-        var type = isHistogram ? "histogram" : isCounter ? "counter" : "gauge";
-        if (!string.IsNullOrEmpty(metric.Description))
-        {
-            output.Append("# HELP ").Append(name).Append(' ').Append(EscapeHelp(metric.Description)).Append('\n');
-        }
-
-        output.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-        foreach (ref readonly var point in metric.GetMetricPoints())
-        {
-            var labels = Labels(point.Tags);
-            switch (metric.MetricType)
-            {
-                case MetricType.Histogram:
-                    long cumulative = 0;
-                    foreach (var bucket in point.GetHistogramBuckets())
+                output.Append("# TYPE ").Append(group.Key).Append(' ').Append(first.Type).Append('\n');
+                var points = new SortedDictionary<string, Point>(StringComparer.Ordinal);
+                foreach (var series in group)
+                {
+                    foreach (var (labels, point) in series.Points)
                     {
-                        cumulative += bucket.BucketCount;
-                        var le = double.IsPositiveInfinity(bucket.ExplicitBound) ? "+Inf" : Number(bucket.ExplicitBound);
-                        output.Append(name).Append("_bucket").Append(WithLabel(labels, "le", le)).Append(' ').Append(cumulative).Append('\n');
+                        points[labels] = points.TryGetValue(labels, out var existing) ? existing.Merge(point) : point.Copy();
                     }
+                }
 
-                    output.Append(name).Append("_sum").Append(Braced(labels)).Append(' ').Append(Number(point.GetHistogramSum())).Append('\n');
-                    output.Append(name).Append("_count").Append(Braced(labels)).Append(' ').Append(point.GetHistogramCount()).Append('\n');
-                    break;
-                case MetricType.LongSum or MetricType.LongSumNonMonotonic:
-                    output.Append(name).Append(Braced(labels)).Append(' ').Append(point.GetSumLong()).Append('\n');
-                    break;
-                case MetricType.DoubleSum or MetricType.DoubleSumNonMonotonic:
-                    output.Append(name).Append(Braced(labels)).Append(' ').Append(Number(point.GetSumDouble())).Append('\n');
-                    break;
-                case MetricType.LongGauge:
-                    output.Append(name).Append(Braced(labels)).Append(' ').Append(point.GetGaugeLastValueLong()).Append('\n');
-                    break;
-                case MetricType.DoubleGauge:
-                    output.Append(name).Append(Braced(labels)).Append(' ').Append(Number(point.GetGaugeLastValueDouble())).Append('\n');
-                    break;
-                default:
-                    break;
+                foreach (var (labels, point) in points)
+                {
+                    point.Render(output, group.Key, labels);
+                }
             }
+
+            return output.ToString();
         }
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        if (_series.TryGetValue(instrument, out var series))
+        {
+            series.Record(value, Labels(tags));
+        }
+    }
+
+    private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        if (tags.Length == 0)
+        {
+            return "";
+        }
+
+        var sorted = tags.ToArray();
+        Array.Sort(sorted, (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var builder = new StringBuilder();
+        foreach (var tag in sorted)
+        {
+            if (builder.Length > 0)
+            {
+                builder.Append(',');
+            }
+
+            builder.Append(Sanitize(tag.Key)).Append("=\"")
+                .Append(Escape(Convert.ToString(tag.Value, CultureInfo.InvariantCulture) ?? "", label: true)).Append('"');
+        }
+
+        return builder.ToString();
     }
 
     internal static string MetricName(string name, string? unit, bool isCounter)
     {
-        var builder = new StringBuilder(name.Length + 16);
-        foreach (var c in name)
-        {
-            builder.Append(char.IsAsciiLetterOrDigit(c) || c == '_' || c == ':' ? c : '_');
-        }
-
+        var result = Sanitize(name);
         var suffix = unit switch
         {
             "s" => "_seconds",
@@ -119,7 +117,6 @@ public sealed class PrometheusExporter : BaseExporter<Metric>
             "By" => "_bytes",
             _ => "",
         };
-        var result = builder.ToString();
         if (suffix.Length > 0 && !result.EndsWith(suffix, StringComparison.Ordinal))
         {
             result += suffix;
@@ -133,41 +130,142 @@ public sealed class PrometheusExporter : BaseExporter<Metric>
         return result;
     }
 
-    private static string Labels(ReadOnlyTagCollection tags)
+    private static string Sanitize(string name)
     {
-        var builder = new StringBuilder();
-        foreach (var tag in tags)
+        var builder = new StringBuilder(name.Length);
+        foreach (var c in name)
         {
-            if (builder.Length > 0)
-            {
-                builder.Append(',');
-            }
-
-            foreach (var c in tag.Key)
-            {
-                builder.Append(char.IsAsciiLetterOrDigit(c) || c == '_' ? c : '_');
-            }
-
-            builder.Append("=\"").Append(EscapeLabel(Convert.ToString(tag.Value, CultureInfo.InvariantCulture) ?? "")).Append('"');
+            builder.Append(char.IsAsciiLetterOrDigit(c) || c == '_' ? c : '_');
         }
 
         return builder.ToString();
     }
 
-    private static string Braced(string labels) => labels.Length == 0 ? "" : "{" + labels + "}";
-
-    private static string WithLabel(string labels, string key, string value) =>
-        "{" + (labels.Length == 0 ? "" : labels + ",") + key + "=\"" + value + "\"}";
+    private static string Escape(string value, bool label)
+    {
+        var escaped = value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+        return label ? escaped.Replace("\"", "\\\"", StringComparison.Ordinal) : escaped;
+    }
 
     private static string Number(double value) =>
-        double.IsPositiveInfinity(value) ? "+Inf"
-        : double.IsNegativeInfinity(value) ? "-Inf"
-        : double.IsNaN(value) ? "NaN"
+        double.IsPositiveInfinity(value) ? "+Inf" : double.IsNegativeInfinity(value) ? "-Inf" : double.IsNaN(value) ? "NaN"
         : value.ToString("R", CultureInfo.InvariantCulture);
 
-    private static string EscapeLabel(string value) =>
-        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+    private enum Kind
+    {
+        Counter,
+        Gauge,
+        ObservedCounter,
+        ObservedGauge,
+        Histogram,
+    }
 
-    private static string EscapeHelp(string value) =>
-        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+    private sealed class Series
+    {
+        private readonly Kind _kind;
+        private readonly double[] _bounds;
+
+        public Series(Instrument instrument)
+        {
+            Instrument = instrument;
+            var type = instrument.GetType().GetGenericTypeDefinition();
+            _kind = type == typeof(Counter<>) ? Kind.Counter
+                : type == typeof(UpDownCounter<>) ? Kind.Gauge
+                : type == typeof(ObservableCounter<>) ? Kind.ObservedCounter
+                : type == typeof(Histogram<>) ? Kind.Histogram
+                : Kind.ObservedGauge;
+            _bounds = instrument switch
+            {
+                Histogram<double> { Advice.HistogramBucketBoundaries: { } b } => [.. b],
+                Histogram<long> { Advice.HistogramBucketBoundaries: { } b } => [.. b.Select(x => (double)x)],
+                _ => DefaultBuckets,
+            };
+            var isCounter = _kind is Kind.Counter or Kind.ObservedCounter;
+            Name = MetricName(instrument.Name, instrument.Unit, isCounter);
+            Type = _kind == Kind.Histogram ? "histogram" : isCounter ? "counter" : "gauge";
+        }
+
+        public Instrument Instrument { get; }
+
+        public string Name { get; }
+
+        public string Type { get; }
+
+        public ConcurrentDictionary<string, Point> Points { get; } = new(StringComparer.Ordinal);
+
+        public void Record(double value, string labels)
+        {
+            var point = Points.GetOrAdd(labels, _ => new Point(_kind == Kind.Histogram ? _bounds : null));
+            point.Add(value, replace: _kind is Kind.ObservedCounter or Kind.ObservedGauge);
+        }
+    }
+
+    private sealed class Point(double[]? bounds)
+    {
+        private readonly Lock _gate = new();
+        private readonly long[]? _buckets = bounds is null ? null : new long[bounds.Length + 1];
+        private double _value;
+        private long _count;
+
+        public void Add(double value, bool replace)
+        {
+            lock (_gate)
+            {
+                _count++;
+                _value = replace ? value : _value + value;
+                if (_buckets is not null)
+                {
+                    var index = Array.BinarySearch(bounds!, value);
+                    _buckets[index >= 0 ? index : ~index]++;
+                }
+            }
+        }
+
+        public Point Copy()
+        {
+            var copy = new Point(bounds);
+            copy.Merge(this);
+            return copy;
+        }
+
+        public Point Merge(Point other)
+        {
+            lock (other._gate)
+            {
+                _value += other._value;
+                _count += other._count;
+                if (_buckets is not null && other._buckets is not null)
+                {
+                    for (var i = 0; i < _buckets.Length; i++)
+                    {
+                        _buckets[i] += other._buckets[i];
+                    }
+                }
+            }
+
+            return this;
+        }
+
+        public void Render(StringBuilder output, string name, string labels)
+        {
+            if (_buckets is null)
+            {
+                output.Append(name).Append(Braced(labels)).Append(' ').Append(Number(_value)).Append('\n');
+                return;
+            }
+
+            long cumulative = 0;
+            for (var i = 0; i < _buckets.Length; i++)
+            {
+                cumulative += _buckets[i];
+                var le = i < bounds!.Length ? Number(bounds[i]) : "+Inf";
+                output.Append(name).Append("_bucket{").Append(labels.Length > 0 ? labels + "," : "").Append("le=\"").Append(le).Append("\"} ").Append(cumulative).Append('\n');
+            }
+
+            output.Append(name).Append("_sum").Append(Braced(labels)).Append(' ').Append(Number(_value)).Append('\n');
+            output.Append(name).Append("_count").Append(Braced(labels)).Append(' ').Append(_count).Append('\n');
+        }
+
+        private static string Braced(string labels) => labels.Length == 0 ? "" : "{" + labels + "}";
+    }
 }
