@@ -28,7 +28,7 @@ public static class ExpireLots
             await using (var gate = book.Command("SELECT pg_try_advisory_xact_lock(@key)"))
             {
                 gate.Parameters.AddWithValue("key", SweepLock);
-                if (await gate.ExecuteScalarAsync(cancellationToken) is not true)
+                if (await gate.ExecuteScalarPreparedAsync(cancellationToken) is not true)
                 {
                     return 0;
                 }

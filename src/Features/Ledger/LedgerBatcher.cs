@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Freeside.Features.Common.Errors;
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
@@ -6,16 +5,19 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Freeside.Features.Ledger;
 
 /// <summary>
-/// The fast path for callers that reserve and settle at high rates (inference). Concurrent operations
-/// on the same account queue up while that account's previous batch commits, then go together as one
-/// <see cref="ApplyLedgerBatch"/> command through the full pipeline (validation, transaction, guard).
+/// The fast path for callers that reserve and settle at high rates (inference). Each account maps to
+/// one of a few lanes; operations queue in their lane while its previous batch commits, then go
+/// together as one <see cref="ApplyLedgerBatch"/> command through the full pipeline (validation,
+/// transaction, guard). A hot account's operations thus share one lot lock and one commit per batch,
+/// and two lanes never touch the same account, so their transactions never wait on each other.
 /// Every caller gets its own result. If the batch as a whole fails — a guard violation, a reused
 /// finalization id, a dropped connection — nothing of it was committed, and each operation is re-sent
 /// on its own, so one caller's fault never becomes another's.
 /// </summary>
 public sealed class LedgerBatcher(IServiceScopeFactory scopes)
 {
-    private readonly ConcurrentDictionary<Guid, AccountQueue> _queues = new();
+    private static readonly int Lanes = Math.Max(4, Environment.ProcessorCount * 4);
+    private readonly AccountQueue[] _lanes = [.. Enumerable.Range(0, Lanes).Select(_ => new AccountQueue())];
 
     public async Task<Result<ReservationView>> ReserveAsync(ReserveCredits.Command command, CancellationToken cancellationToken = default) =>
         (Result<ReservationView>)await EnqueueAsync(command, cancellationToken);
@@ -29,7 +31,7 @@ public sealed class LedgerBatcher(IServiceScopeFactory scopes)
     private Task<IResultOutcome> EnqueueAsync(ILedgerOperation operation, CancellationToken cancellationToken)
     {
         var pending = new Pending(operation, new TaskCompletionSource<IResultOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
-        var queue = _queues.GetOrAdd(operation.RoutingAccountId, _ => new AccountQueue());
+        var queue = _lanes[(operation.RoutingAccountId.GetHashCode() & int.MaxValue) % Lanes];
         bool lead;
         lock (queue)
         {

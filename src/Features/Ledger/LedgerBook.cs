@@ -51,12 +51,12 @@ internal sealed class LedgerBook
             insert.Parameters.AddWithValue("id", Guid.CreateVersion7());
             insert.Parameters.AddWithValue("owner", (communityId ?? developerId)!.Value);
             insert.Parameters.AddWithValue("now", _now);
-            await insert.ExecuteNonQueryAsync(cancellationToken);
+            await insert.ExecutePreparedAsync(cancellationToken);
         }
 
         await using var select = Command($"SELECT id FROM credit_accounts WHERE kind = '{kind}' AND {(communityId is not null ? "community_id" : "developer_id")} = @owner");
         select.Parameters.AddWithValue("owner", (communityId ?? developerId)!.Value);
-        return (Guid)(await select.ExecuteScalarAsync(cancellationToken))!;
+        return (Guid)(await select.ExecuteScalarPreparedAsync(cancellationToken))!;
     }
 
     /// <summary>Mints a lot once per (source, source_ref); a replay returns the lot already minted.</summary>
@@ -79,7 +79,7 @@ internal sealed class LedgerBook
             insert.Parameters.AddWithValue("amount", amount.Micro);
             insert.Parameters.Add(new NpgsqlParameter("expires", NpgsqlDbType.TimestampTz) { Value = (object?)expiresAt ?? DBNull.Value });
             insert.Parameters.AddWithValue("now", _now);
-            if (await insert.ExecuteNonQueryAsync(cancellationToken) == 1)
+            if (await insert.ExecutePreparedAsync(cancellationToken) == 1)
             {
                 var lot = new LotState(id, accountId, communityId, amount.Micro, amount.Micro, 0, 0, 0, 1, expiresAt, _now);
                 _lots[id] = lot;
@@ -156,7 +156,7 @@ internal sealed class LedgerBook
             insert.Parameters.AddWithValue("amounts", takes.Select(t => t.Amount).ToArray());
             insert.Parameters.Add(new NpgsqlParameter("nft", NpgsqlDbType.Text) { Value = (object?)nftId ?? DBNull.Value });
             insert.Parameters.AddWithValue("now", _now);
-            if (await insert.ExecuteNonQueryAsync(cancellationToken) == 0)
+            if (await insert.ExecutePreparedAsync(cancellationToken) == 0)
             {
                 // The key is taken (by a committed request, or one that committed while we waited on it).
                 return (await ExistingReservationAsync(accountId, idempotencyKey, amount, cancellationToken))!.Value;
@@ -255,7 +255,7 @@ internal sealed class LedgerBook
             insert.Parameters.AddWithValue("billing", usage.BillingMethod);
             insert.Parameters.AddWithValue("mode", usage.AccountingMode);
             insert.Parameters.AddWithValue("now", _now);
-            await insert.ExecuteNonQueryAsync(cancellationToken);
+            await insert.ExecutePreparedAsync(cancellationToken);
         }
 
         _touches.AddReservation(reservationId);
@@ -350,7 +350,7 @@ internal sealed class LedgerBook
             update.Parameters.AddWithValue("consumed", lots.Select(l => l.Consumed).ToArray());
             update.Parameters.AddWithValue("expired", lots.Select(l => l.Expired).ToArray());
             update.Parameters.AddWithValue("seq", lots.Select(l => l.Seq).ToArray());
-            var updated = await update.ExecuteNonQueryAsync(cancellationToken);
+            var updated = await update.ExecutePreparedAsync(cancellationToken);
             if (updated != lots.Count)
             {
                 throw new InvalidOperationException($"Expected to update {lots.Count} locked lots, updated {updated}.");
@@ -383,7 +383,7 @@ internal sealed class LedgerBook
             insert.Parameters.AddWithValue("c", _entries.Select(e => e.ConsumedAfter).ToArray());
             insert.Parameters.AddWithValue("e", _entries.Select(e => e.ExpiredAfter).ToArray());
             insert.Parameters.Add(new NpgsqlParameter("reason", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = _entries.Select(e => e.Reason).ToArray() });
-            await insert.ExecuteNonQueryAsync(cancellationToken);
+            await insert.ExecutePreparedAsync(cancellationToken);
             _entries.Clear();
         }
     }
@@ -398,7 +398,7 @@ internal sealed class LedgerBook
 
         await using var select = Command("SELECT id FROM credit_reservations WHERE id = ANY(@ids) ORDER BY id FOR UPDATE");
         select.Parameters.AddWithValue("ids", ids);
-        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        await using var reader = await select.ExecuteReaderPreparedAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
         }
@@ -461,7 +461,7 @@ internal sealed class LedgerBook
     private async Task<List<LotState>> ReadLotsAsync(NpgsqlCommand select, CancellationToken cancellationToken)
     {
         var read = new List<LotState>();
-        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        await using var reader = await select.ExecuteReaderPreparedAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
             var id = reader.GetGuid(0);
@@ -481,7 +481,7 @@ internal sealed class LedgerBook
 
     private static async Task<Settled?> ReadSettledAsync(NpgsqlCommand update, CancellationToken cancellationToken)
     {
-        await using var reader = await update.ExecuteReaderAsync(cancellationToken);
+        await using var reader = await update.ExecuteReaderPreparedAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
             return null;

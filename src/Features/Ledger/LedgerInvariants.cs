@@ -21,7 +21,7 @@ public static class LedgerInvariants
     internal static async Task<List<InvariantViolation>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {
         var violations = new List<InvariantViolation>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await using var reader = await command.ExecuteReaderPreparedAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
             violations.Add(new InvariantViolation(reader.GetString(0), reader.GetGuid(1), reader.GetString(2)));
@@ -78,14 +78,21 @@ public static class LedgerInvariants
         SELECT 'C5', l.account_id, format('lot %s entry %s does not chain from entry %s', l.id, e.lot_seq, e.lot_seq - 1)
         FROM unnest(@lots::uuid[], @counts::int[]) AS t(id, n)
         JOIN credit_lots l ON l.id = t.id
-        JOIN ledger_entries e ON e.lot_id = l.id AND e.lot_seq > l.entry_seq - t.n
-        LEFT JOIN ledger_entries p ON p.lot_id = l.id AND p.lot_seq = e.lot_seq - 1
+        CROSS JOIN LATERAL (
+            -- The n entries this command wrote and the one before them: a backward index scan of n + 1 rows.
+            SELECT w.* FROM (
+                SELECT y.*, lag(y.lot_seq) OVER o AS p_seq, lag(y.available_after) OVER o AS p_available,
+                       lag(y.reserved_after) OVER o AS p_reserved, lag(y.consumed_after) OVER o AS p_consumed,
+                       lag(y.expired_after) OVER o AS p_expired
+                FROM (SELECT * FROM ledger_entries x WHERE x.lot_id = l.id ORDER BY x.lot_seq DESC LIMIT t.n + 1) y
+                WINDOW o AS (ORDER BY y.lot_seq)) w
+            ORDER BY w.lot_seq DESC LIMIT t.n) e
         WHERE (e.lot_seq = 1 AND (e.kind <> 'mint' OR e.amount <> l.original))
-            OR (e.lot_seq > 1 AND p.id IS NULL)
-            OR coalesce(p.available_after, 0) + {EntryKinds.AvailableDelta("e.")} <> e.available_after
-            OR coalesce(p.reserved_after, 0) + {EntryKinds.ReservedDelta("e.")} <> e.reserved_after
-            OR coalesce(p.consumed_after, 0) + {EntryKinds.ConsumedDelta("e.")} <> e.consumed_after
-            OR coalesce(p.expired_after, 0) + {EntryKinds.ExpiredDelta("e.")} <> e.expired_after
+            OR (e.lot_seq > 1 AND e.p_seq IS DISTINCT FROM e.lot_seq - 1)
+            OR coalesce(e.p_available, 0) + {EntryKinds.AvailableDelta("e.")} <> e.available_after
+            OR coalesce(e.p_reserved, 0) + {EntryKinds.ReservedDelta("e.")} <> e.reserved_after
+            OR coalesce(e.p_consumed, 0) + {EntryKinds.ConsumedDelta("e.")} <> e.consumed_after
+            OR coalesce(e.p_expired, 0) + {EntryKinds.ExpiredDelta("e.")} <> e.expired_after
         UNION ALL
         SELECT 'C5', l.account_id, format('lot %s: row differs from its latest entry %s', l.id, l.entry_seq)
         FROM credit_lots l
@@ -208,7 +215,7 @@ internal sealed class ViolationLog(NpgsqlDataSource dataSource, TimeProvider tim
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using (var scope = new NpgsqlCommand("SELECT set_config('freeside.community_id', '*', true)", connection, transaction))
         {
-            await scope.ExecuteNonQueryAsync(cancellationToken);
+            await scope.ExecutePreparedAsync(cancellationToken);
         }
 
         await using (var insert = new NpgsqlCommand("""
@@ -223,7 +230,7 @@ internal sealed class ViolationLog(NpgsqlDataSource dataSource, TimeProvider tim
             insert.Parameters.AddWithValue("accounts", violations.Select(v => v.AccountId).ToArray());
             insert.Parameters.AddWithValue("invariants", violations.Select(v => v.Invariant).ToArray());
             insert.Parameters.AddWithValue("details", violations.Select(v => v.Detail).ToArray());
-            await insert.ExecuteNonQueryAsync(cancellationToken);
+            await insert.ExecutePreparedAsync(cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);

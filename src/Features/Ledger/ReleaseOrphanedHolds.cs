@@ -38,7 +38,7 @@ public static partial class ReleaseOrphanedHolds
             await using (var gate = book.Command("SELECT pg_try_advisory_xact_lock(@key)"))
             {
                 gate.Parameters.AddWithValue("key", SweepLock);
-                if (await gate.ExecuteScalarAsync(cancellationToken) is not true)
+                if (await gate.ExecuteScalarPreparedAsync(cancellationToken) is not true)
                 {
                     return new SweepResult(false, 0, [], 0);
                 }
@@ -54,7 +54,7 @@ public static partial class ReleaseOrphanedHolds
             {
                 select.Parameters.AddWithValue("cutoff", book.Now - threshold);
                 select.Parameters.AddWithValue("limit", MaxPerSweep);
-                await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+                await using var reader = await select.ExecuteReaderPreparedAsync(cancellationToken);
                 while (await reader.ReadAsync(cancellationToken))
                 {
                     orphans.Add((reader.GetGuid(0), reader.GetGuid(1), reader.GetFieldValue<DateTimeOffset>(2)));
@@ -79,7 +79,7 @@ public static partial class ReleaseOrphanedHolds
             metrics.OrphansReleased(released.Count);
 
             await using var oldest = book.Command("SELECT min(created_at) FROM credit_reservations WHERE status = 'pending'");
-            var oldestAge = await oldest.ExecuteScalarAsync(cancellationToken) is DateTime oldestCreated
+            var oldestAge = await oldest.ExecuteScalarPreparedAsync(cancellationToken) is DateTime oldestCreated
                 ? book.Now - new DateTimeOffset(DateTime.SpecifyKind(oldestCreated, DateTimeKind.Utc))
                 : TimeSpan.Zero;
             metrics.OldestPendingHold(oldestAge);
