@@ -34,12 +34,15 @@ public static class GetBalance
             }
 
             // A read-only transaction only to carry the tenant scope for row-level security; nothing is written.
-            await using var scope = await db.Database.BeginTransactionAsync(cancellationToken);
-            await db.EnterCommunityAsync(community.Id, cancellationToken);
-            var lots = await db.Set<CreditLot>().AsNoTracking()
-                .Where(l => l.CommunityId == community.Id)
-                .OrderBy(l => l.ExpiresAt == null).ThenBy(l => l.ExpiresAt).ThenBy(l => l.CreatedAt)
-                .ToListAsync(cancellationToken);
+            var lots = await db.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
+            {
+                await using var scope = await db.Database.BeginTransactionAsync(ct);
+                await db.EnterCommunityAsync(community.Id, ct);
+                return await db.Set<CreditLot>().AsNoTracking()
+                    .Where(l => l.CommunityId == community.Id)
+                    .OrderBy(l => l.ExpiresAt == null).ThenBy(l => l.ExpiresAt).ThenBy(l => l.CreatedAt)
+                    .ToListAsync(ct);
+            }, cancellationToken);
             var now = time.GetUtcNow();
             // Credit on a lot past its expiry is not spendable even before the expiry sweep books it.
             var spendable = lots.Where(l => l.ExpiresAt is null || l.ExpiresAt > now).Sum(l => l.Available);
