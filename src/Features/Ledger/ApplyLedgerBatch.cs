@@ -43,33 +43,43 @@ public static class ApplyLedgerBatch
                 .Select(o => o switch { FinalizeReservation.Command f => f.ReservationId, ReleaseReservation.Command r => r.ReservationId, _ => Guid.Empty })
                 .Where(id => id != Guid.Empty).Distinct().Order().ToArray();
             await book.LockReservationsAsync(settling, cancellationToken);
+            await book.PrefetchLotsAsync(
+                [.. request.Operations.OfType<ReserveCredits.Command>().Select(r => r.AccountId)], settling, cancellationToken);
 
             // Settlements first: they return funds that the reserves in the same batch may then use.
             var outcomes = new IResultOutcome[request.Operations.Count];
-            foreach (var pass in new[] { false, true })
+            var finalizes = Indexed<FinalizeReservation.Command>(request.Operations);
+            var finalized = await book.FinalizeManyAsync(
+                [.. finalizes.Select(f => new FinalizeRequest(f.Item.AccountId, f.Item.ReservationId, Money.FromMicro(f.Item.ChargedMicro), f.Item.Usage, f.Item.FinalizationId))],
+                metrics, cancellationToken);
+            Scatter(outcomes, finalizes, finalized);
+            var releases = Indexed<ReleaseReservation.Command>(request.Operations);
+            var released = await book.ReleaseManyAsync(
+                [.. releases.Select(r => new ReleaseRequest(r.Item.AccountId, r.Item.ReservationId, Expire: false, r.Item.Reason))], cancellationToken);
+            Scatter(outcomes, releases, released);
+            var reserves = Indexed<ReserveCredits.Command>(request.Operations);
+            var reserved = await book.ReserveManyAsync(
+                [.. reserves.Select(r => new ReserveRequest(r.Item.AccountId, Money.FromMicro(r.Item.AmountMicro), r.Item.IdempotencyKey, r.Item.NftId))], cancellationToken);
+            Scatter(outcomes, reserves, reserved);
+            if (outcomes.Any(o => o is null))
             {
-                for (var i = 0; i < request.Operations.Count; i++)
-                {
-                    var operation = request.Operations[i];
-                    if (operation is ReserveCredits.Command != pass)
-                    {
-                        continue;
-                    }
-
-                    outcomes[i] = operation switch
-                    {
-                        ReserveCredits.Command r => await book.ReserveAsync(r.AccountId, Money.FromMicro(r.AmountMicro), r.IdempotencyKey, r.NftId, cancellationToken),
-                        FinalizeReservation.Command f => await book.FinalizeAsync(f.AccountId, f.ReservationId, Money.FromMicro(f.ChargedMicro), f.Usage,
-                            f.FinalizationId, metrics, cancellationToken),
-                        ReleaseReservation.Command r => await book.ReleaseAsync(r.AccountId, r.ReservationId, expire: false, r.Reason, cancellationToken),
-                        _ => throw new InvalidOperationException($"{operation.GetType()} is not a ledger operation."),
-                    };
-                }
+                throw new InvalidOperationException("A batch carried an operation the ledger does not know.");
             }
 
             await book.FlushAsync(cancellationToken);
             metrics.Batch(request.Operations.Count);
             return outcomes;
+        }
+
+        private static List<(int Index, T Item)> Indexed<T>(IReadOnlyList<ILedgerOperation> operations) =>
+            [.. operations.Select((o, i) => (Index: i, Operation: o)).Where(p => p.Operation is T).Select(p => (p.Index, (T)p.Operation))];
+
+        private static void Scatter<T, TResult>(IResultOutcome[] outcomes, List<(int Index, T Item)> items, IReadOnlyList<Result<TResult>> results)
+        {
+            for (var i = 0; i < items.Count; i++)
+            {
+                outcomes[items[i].Index] = results[i];
+            }
         }
     }
 }

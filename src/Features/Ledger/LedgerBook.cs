@@ -26,6 +26,7 @@ internal sealed class LedgerBook
     private readonly HashSet<Guid> _spendableLoaded = [];
     private readonly HashSet<Guid> _dirty = [];
     private readonly List<PendingEntry> _entries = [];
+    private readonly List<PendingUsage> _usage = [];
 
     public LedgerBook(FreesideDb db, TouchedAccounts touchedAccounts, LedgerTouches touches, TimeProvider time)
     {
@@ -96,217 +97,302 @@ internal sealed class LedgerBook
     }
 
     public async Task<Result<ReservationView>> ReserveAsync(
-        Guid accountId, Money amount, string idempotencyKey, string? nftId, CancellationToken cancellationToken)
+        Guid accountId, Money amount, string idempotencyKey, string? nftId, CancellationToken cancellationToken) =>
+        (await ReserveManyAsync([new ReserveRequest(accountId, amount, idempotencyKey, nftId)], cancellationToken))[0];
+
+    /// <summary>
+    /// Plans every hold against the locked lots in memory (a later request sees what an earlier one
+    /// took), inserts the planned reservations in one pipelined batch, and only then books the holds of
+    /// those that were inserted; a key already taken turns into its replay (or 409) and frees its plan.
+    /// </summary>
+    public async Task<IReadOnlyList<Result<ReservationView>>> ReserveManyAsync(IReadOnlyList<ReserveRequest> requests, CancellationToken cancellationToken)
     {
-        await LoadSpendableAsync(accountId, cancellationToken);
-        var candidates = _lots.Values
-            .Where(l => l.AccountId == accountId && l.Available > 0 && (l.ExpiresAt is null || l.ExpiresAt > _now))
-            .OrderBy(l => l.ExpiresAt ?? DateTimeOffset.MaxValue).ThenBy(l => l.CreatedAt).ThenBy(l => l.Id)
-            .ToList();
-        var available = candidates.Aggregate(Money.Zero, (sum, l) => sum + Money.FromMicro(l.Available));
-        Guid? communityId = candidates.Count > 0 ? candidates[0].CommunityId : null;
-
-        if (amount > available)
+        await LoadSpendableAsync([.. requests.Select(r => r.AccountId)], cancellationToken);
+        var results = new Result<ReservationView>[requests.Count];
+        var remaining = new Dictionary<Guid, long>();
+        var firstByKey = new Dictionary<(Guid, string), int>();
+        var duplicates = new List<(int Index, int First)>();
+        var unresolved = new List<(int Index, long Available)>();
+        var planned = new List<Plan>();
+        for (var i = 0; i < requests.Count; i++)
         {
-            return await ExistingReservationAsync(accountId, idempotencyKey, amount, cancellationToken)
-                ?? (await AccountExistsAsync(accountId, cancellationToken)
-                    ? new InsufficientCredits(amount.Micro, available.Micro)
-                    : new NotFound("credit account", accountId.ToString()));
-        }
-
-        if (candidates.Count == 0)
-        {
-            // A zero hold (BYOK: reserve $0, finalize $0) touches no lot, but still needs the account.
-            var account = await _db.Set<CreditAccount>().AsNoTracking().SingleOrDefaultAsync(a => a.Id == accountId, cancellationToken);
-            if (account is null)
+            var request = requests[i];
+            if (firstByKey.TryGetValue((request.AccountId, request.IdempotencyKey), out var first))
             {
-                return new NotFound("credit account", accountId.ToString());
+                duplicates.Add((i, first));
+                continue;
             }
 
-            communityId = account.CommunityId;
-        }
-
-        var takes = new List<(LotState Lot, long Amount)>();
-        var remaining = amount;
-        foreach (var lot in candidates)
-        {
-            if (remaining.IsZero)
+            firstByKey[(request.AccountId, request.IdempotencyKey)] = i;
+            var candidates = _lots.Values
+                .Where(l => l.AccountId == request.AccountId && (l.ExpiresAt is null || l.ExpiresAt > _now))
+                .Select(l => (Lot: l, Left: remaining.TryGetValue(l.Id, out var left) ? left : l.Available))
+                .Where(c => c.Left > 0)
+                .OrderBy(c => c.Lot.ExpiresAt ?? DateTimeOffset.MaxValue).ThenBy(c => c.Lot.CreatedAt).ThenBy(c => c.Lot.Id)
+                .ToList();
+            var available = candidates.Aggregate(Money.Zero, (sum, c) => sum + Money.FromMicro(c.Left));
+            if (request.Amount > available || (candidates.Count == 0 && !await AccountExistsAsync(request.AccountId, cancellationToken)))
             {
-                break;
+                unresolved.Add((i, available.Micro));
+                continue;
             }
 
-            var take = Money.Min(remaining, Money.FromMicro(lot.Available));
-            takes.Add((lot, take.Micro));
-            remaining -= take;
+            var communityId = candidates.Count > 0 ? candidates[0].Lot.CommunityId : await AccountCommunityAsync(request.AccountId, cancellationToken);
+            var takes = new List<(LotState Lot, long Amount)>();
+            var left = request.Amount;
+            foreach (var (lot, lotLeft) in candidates)
+            {
+                if (left.IsZero)
+                {
+                    break;
+                }
+
+                var take = Money.Min(left, Money.FromMicro(lotLeft));
+                takes.Add((lot, take.Micro));
+                remaining[lot.Id] = lotLeft - take.Micro;
+                left -= take;
+            }
+
+            planned.Add(new Plan(i, Guid.CreateVersion7(), communityId, takes));
         }
 
-        var id = Guid.CreateVersion7();
-        await using (var insert = Command("""
-            INSERT INTO credit_reservations (id, account_id, community_id, idempotency_key, held, hold_lots, hold_amounts, status, nft_id, created_at)
-            VALUES (@id, @account, @community, @key, @held, @lots, @amounts, 'pending', @nft, @now)
-            ON CONFLICT (account_id, idempotency_key) DO NOTHING
-            """))
+        if (planned.Count > 0)
         {
-            insert.Parameters.AddWithValue("id", id);
-            insert.Parameters.AddWithValue("account", accountId);
-            insert.Parameters.Add(new NpgsqlParameter("community", NpgsqlDbType.Uuid) { Value = (object?)communityId ?? DBNull.Value });
-            insert.Parameters.AddWithValue("key", idempotencyKey);
-            insert.Parameters.AddWithValue("held", amount.Micro);
-            insert.Parameters.AddWithValue("lots", takes.Select(t => t.Lot.Id).ToArray());
-            insert.Parameters.AddWithValue("amounts", takes.Select(t => t.Amount).ToArray());
-            insert.Parameters.Add(new NpgsqlParameter("nft", NpgsqlDbType.Text) { Value = (object?)nftId ?? DBNull.Value });
-            insert.Parameters.AddWithValue("now", _now);
-            if (await insert.ExecutePreparedAsync(cancellationToken) == 0)
+            await using var batch = Batch();
+            foreach (var plan in planned)
             {
-                // The key is taken (by a committed request, or one that committed while we waited on it).
-                return (await ExistingReservationAsync(accountId, idempotencyKey, amount, cancellationToken))!.Value;
+                var request = requests[plan.Index];
+                var insert = new NpgsqlBatchCommand("""
+                    INSERT INTO credit_reservations (id, account_id, community_id, idempotency_key, held, hold_lots, hold_amounts, status, nft_id, created_at)
+                    VALUES (@id, @account, @community, @key, @held, @lots, @amounts, 'pending', @nft, @now)
+                    ON CONFLICT (account_id, idempotency_key) DO NOTHING
+                    """);
+                insert.Parameters.AddWithValue("id", plan.Id);
+                insert.Parameters.AddWithValue("account", request.AccountId);
+                insert.Parameters.Add(new NpgsqlParameter("community", NpgsqlDbType.Uuid) { Value = (object?)plan.CommunityId ?? DBNull.Value });
+                insert.Parameters.AddWithValue("key", request.IdempotencyKey);
+                insert.Parameters.AddWithValue("held", request.Amount.Micro);
+                insert.Parameters.AddWithValue("lots", plan.Takes.Select(t => t.Lot.Id).ToArray());
+                insert.Parameters.AddWithValue("amounts", plan.Takes.Select(t => t.Amount).ToArray());
+                insert.Parameters.Add(new NpgsqlParameter("nft", NpgsqlDbType.Text) { Value = (object?)request.NftId ?? DBNull.Value });
+                insert.Parameters.AddWithValue("now", _now);
+                batch.BatchCommands.Add(insert);
+            }
+
+            await batch.PrepareAsync(cancellationToken);
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+            for (var p = 0; p < planned.Count; p++)
+            {
+                var plan = planned[p];
+                var request = requests[plan.Index];
+                if (batch.BatchCommands[p].RecordsAffected == 0)
+                {
+                    // The key is taken (by a committed request, or one that committed while we waited on it).
+                    results[plan.Index] = (await ExistingReservationAsync(request.AccountId, request.IdempotencyKey, request.Amount, cancellationToken))!.Value;
+                    continue;
+                }
+
+                foreach (var (lot, take) in plan.Takes)
+                {
+                    lot.Available = checked(lot.Available - take);
+                    lot.Reserved = checked(lot.Reserved + take);
+                    Record(lot, plan.Id, EntryKind.Hold, take, null);
+                }
+
+                _touches.AddReservation(plan.Id);
+                _touchedAccounts.Add(request.AccountId);
+                results[plan.Index] = new ReservationView(plan.Id, request.AccountId, request.Amount.Micro, ReservationStatus.Pending, null, _now, Replayed: false);
             }
         }
 
-        foreach (var (lot, take) in takes)
+        foreach (var (index, available) in unresolved)
         {
-            lot.Available = checked(lot.Available - take);
-            lot.Reserved = checked(lot.Reserved + take);
-            Record(lot, id, EntryKind.Hold, take, null);
+            var request = requests[index];
+            results[index] = await ExistingReservationAsync(request.AccountId, request.IdempotencyKey, request.Amount, cancellationToken)
+                ?? (await AccountExistsAsync(request.AccountId, cancellationToken)
+                    ? new InsufficientCredits(request.Amount.Micro, available)
+                    : new NotFound("credit account", request.AccountId.ToString()));
         }
 
-        _touches.AddReservation(id);
-        _touchedAccounts.Add(accountId);
-        return new ReservationView(id, accountId, amount.Micro, ReservationStatus.Pending, null, _now, Replayed: false);
+        foreach (var (index, first) in duplicates)
+        {
+            var original = results[first];
+            results[index] = !original.IsSuccess ? original
+                : original.Value.HeldMicro == requests[index].Amount.Micro ? original.Value with { Replayed = true }
+                : new IdempotencyKeyReused(requests[index].IdempotencyKey);
+        }
+
+        return results;
     }
 
     public async Task<Result<FinalizationView>> FinalizeAsync(
-        Guid? accountId, Guid reservationId, Money requested, Usage usage, string finalizationId, LedgerMetrics metrics, CancellationToken cancellationToken)
+        Guid? accountId, Guid reservationId, Money requested, Usage usage, string finalizationId, LedgerMetrics metrics, CancellationToken cancellationToken) =>
+        (await FinalizeManyAsync([new FinalizeRequest(accountId, reservationId, requested, usage, finalizationId)], metrics, cancellationToken))[0];
+
+    /// <summary>
+    /// One conditional UPDATE per reservation (pipelined in one round trip) decides each winner; then
+    /// the charges and releases are booked on the locked lots and the usage events queued for the flush.
+    /// </summary>
+    public async Task<IReadOnlyList<Result<FinalizationView>>> FinalizeManyAsync(
+        IReadOnlyList<FinalizeRequest> requests, LedgerMetrics metrics, CancellationToken cancellationToken)
     {
-        Settled? settled;
-        await using (var update = Command("""
-            UPDATE credit_reservations SET status = 'finalized', charged = LEAST(@charged, held), finalization_id = @finalization, settled_at = @now
-            WHERE id = @id AND status = 'pending' AND (@account::uuid IS NULL OR account_id = @account)
-            RETURNING account_id, community_id, held, charged, hold_lots, hold_amounts
-            """))
+        var settled = await SettleAsync(requests.Select(r => (r.AccountId, r.ReservationId, (Func<NpgsqlBatchCommand>)(() =>
         {
-            update.Parameters.AddWithValue("id", reservationId);
-            update.Parameters.Add(new NpgsqlParameter("account", NpgsqlDbType.Uuid) { Value = (object?)accountId ?? DBNull.Value });
-            update.Parameters.AddWithValue("charged", requested.Micro);
-            update.Parameters.AddWithValue("finalization", finalizationId);
-            update.Parameters.AddWithValue("now", _now);
-            settled = await ReadSettledAsync(update, cancellationToken);
-        }
+            var update = new NpgsqlBatchCommand("""
+                UPDATE credit_reservations SET status = 'finalized', charged = LEAST(@charged, held), finalization_id = @finalization, settled_at = @now
+                WHERE id = @id AND status = 'pending' AND (@account::uuid IS NULL OR account_id = @account)
+                RETURNING account_id, community_id, held, charged, hold_lots, hold_amounts, created_at
+                """);
+            update.Parameters.AddWithValue("charged", r.Requested.Micro);
+            update.Parameters.AddWithValue("finalization", r.FinalizationId);
+            return update;
+        }))).ToList(), cancellationToken);
 
-        if (settled is null)
+        var results = new Result<FinalizationView>[requests.Count];
+        for (var i = 0; i < requests.Count; i++)
         {
-            var existing = await _db.Set<CreditReservation>().AsNoTracking()
-                .SingleOrDefaultAsync(r => r.Id == reservationId && (accountId == null || r.AccountId == accountId), cancellationToken);
-            return existing switch
+            var request = requests[i];
+            if (settled[i] is not { } done)
             {
-                null => new NotFound("reservation", reservationId.ToString()),
-                { Status: ReservationStatus.Finalized } => new FinalizationView(existing.Id, existing.AccountId, existing.Held, existing.Charged!.Value,
-                    existing.Held - existing.Charged.Value, false, existing.FinalizationId!, Replayed: true),
-                _ => new ReservationSettled(existing.Id, existing.Status),
-            };
-        }
-
-        var clamped = requested.Micro > settled.Held;
-        if (clamped)
-        {
-            metrics.ChargeClamped();
-        }
-
-        var toCharge = settled.Charged;
-        await LockLotsAsync(settled.HoldLots, cancellationToken);
-        for (var i = 0; i < settled.HoldLots.Length; i++)
-        {
-            var lot = _lots[settled.HoldLots[i]];
-            var held = settled.HoldAmounts[i];
-            var charge = Math.Min(held, toCharge);
-            toCharge -= charge;
-            if (charge > 0)
-            {
-                lot.Reserved = checked(lot.Reserved - charge);
-                lot.Consumed = checked(lot.Consumed + charge);
-                Record(lot, reservationId, EntryKind.Charge, charge, null);
+                var existing = await _db.Set<CreditReservation>().AsNoTracking()
+                    .SingleOrDefaultAsync(r => r.Id == request.ReservationId && (request.AccountId == null || r.AccountId == request.AccountId), cancellationToken);
+                results[i] = existing switch
+                {
+                    null => new NotFound("reservation", request.ReservationId.ToString()),
+                    { Status: ReservationStatus.Finalized } => new FinalizationView(existing.Id, existing.AccountId, existing.Held, existing.Charged!.Value,
+                        existing.Held - existing.Charged.Value, false, existing.FinalizationId!, Replayed: true),
+                    _ => new ReservationSettled(existing.Id, existing.Status),
+                };
+                continue;
             }
 
-            if (held - charge > 0)
+            var clamped = request.Requested.Micro > done.Held;
+            if (clamped)
             {
-                lot.Reserved = checked(lot.Reserved - (held - charge));
-                lot.Available = checked(lot.Available + (held - charge));
-                Record(lot, reservationId, EntryKind.Release, held - charge, "unused part of the hold");
+                metrics.ChargeClamped();
             }
+
+            var toCharge = done.Charged;
+            for (var h = 0; h < done.HoldLots.Length; h++)
+            {
+                var lot = _lots[done.HoldLots[h]];
+                var held = done.HoldAmounts[h];
+                var charge = Math.Min(held, toCharge);
+                toCharge -= charge;
+                if (charge > 0)
+                {
+                    lot.Reserved = checked(lot.Reserved - charge);
+                    lot.Consumed = checked(lot.Consumed + charge);
+                    Record(lot, request.ReservationId, EntryKind.Charge, charge, null);
+                }
+
+                if (held - charge > 0)
+                {
+                    lot.Reserved = checked(lot.Reserved - (held - charge));
+                    lot.Available = checked(lot.Available + (held - charge));
+                    Record(lot, request.ReservationId, EntryKind.Release, held - charge, "unused part of the hold");
+                }
+            }
+
+            _usage.Add(new PendingUsage(done.AccountId, done.CommunityId, request.ReservationId, done.Charged, request.Requested.Micro, request.FinalizationId, request.Usage));
+            _touches.AddReservation(request.ReservationId);
+            _touchedAccounts.Add(done.AccountId);
+            results[i] = new FinalizationView(request.ReservationId, done.AccountId, done.Held, done.Charged, done.Held - done.Charged,
+                clamped, request.FinalizationId, Replayed: false);
         }
 
-        await using (var insert = Command("""
-            INSERT INTO usage_events (id, account_id, community_id, nft_id, pool_id, tokens_input, tokens_output, amount_micro, requested_micro,
-                reservation_id, finalization_id, billing_method, accounting_mode, conservation_guard_result, created_at)
-            VALUES (@id, @account, @community, @nft, @pool, @in, @out, @amount, @requested, @reservation, @finalization, @billing, @mode, true, @now)
-            """))
-        {
-            insert.Parameters.AddWithValue("id", Guid.CreateVersion7());
-            insert.Parameters.AddWithValue("account", settled.AccountId);
-            insert.Parameters.Add(new NpgsqlParameter("community", NpgsqlDbType.Uuid) { Value = (object?)settled.CommunityId ?? DBNull.Value });
-            insert.Parameters.Add(new NpgsqlParameter("nft", NpgsqlDbType.Text) { Value = (object?)usage.NftId ?? DBNull.Value });
-            insert.Parameters.Add(new NpgsqlParameter("pool", NpgsqlDbType.Text) { Value = (object?)usage.PoolId ?? DBNull.Value });
-            insert.Parameters.AddWithValue("in", usage.TokensInput);
-            insert.Parameters.AddWithValue("out", usage.TokensOutput);
-            insert.Parameters.AddWithValue("amount", settled.Charged);
-            insert.Parameters.AddWithValue("requested", requested.Micro);
-            insert.Parameters.AddWithValue("reservation", reservationId);
-            insert.Parameters.AddWithValue("finalization", finalizationId);
-            insert.Parameters.AddWithValue("billing", usage.BillingMethod);
-            insert.Parameters.AddWithValue("mode", usage.AccountingMode);
-            insert.Parameters.AddWithValue("now", _now);
-            await insert.ExecutePreparedAsync(cancellationToken);
-        }
-
-        _touches.AddReservation(reservationId);
-        _touchedAccounts.Add(settled.AccountId);
-        return new FinalizationView(reservationId, settled.AccountId, settled.Held, settled.Charged, settled.Held - settled.Charged,
-            clamped, finalizationId, Replayed: false);
+        return results;
     }
 
     /// <summary>Returns the whole hold: 'released' by a caller, or 'expired' by the orphan sweep (entry kind expire_hold).</summary>
-    public async Task<Result<ReservationView>> ReleaseAsync(Guid? accountId, Guid reservationId, bool expire, string reason, CancellationToken cancellationToken)
+    public async Task<Result<ReservationView>> ReleaseAsync(Guid? accountId, Guid reservationId, bool expire, string reason, CancellationToken cancellationToken) =>
+        (await ReleaseManyAsync([new ReleaseRequest(accountId, reservationId, expire, reason)], cancellationToken))[0];
+
+    public async Task<IReadOnlyList<Result<ReservationView>>> ReleaseManyAsync(IReadOnlyList<ReleaseRequest> requests, CancellationToken cancellationToken)
     {
-        Settled? settled;
-        await using (var update = Command("""
-            UPDATE credit_reservations SET status = @status, settle_reason = @reason, settled_at = @now
-            WHERE id = @id AND status = 'pending' AND (@account::uuid IS NULL OR account_id = @account)
-            RETURNING account_id, community_id, held, charged, hold_lots, hold_amounts, created_at
-            """))
+        var settled = await SettleAsync(requests.Select(r => (r.AccountId, r.ReservationId, (Func<NpgsqlBatchCommand>)(() =>
         {
-            update.Parameters.AddWithValue("id", reservationId);
-            update.Parameters.Add(new NpgsqlParameter("account", NpgsqlDbType.Uuid) { Value = (object?)accountId ?? DBNull.Value });
-            update.Parameters.AddWithValue("status", expire ? ReservationStatus.Expired : ReservationStatus.Released);
-            update.Parameters.AddWithValue("reason", reason);
-            update.Parameters.AddWithValue("now", _now);
-            settled = await ReadSettledAsync(update, cancellationToken);
-        }
+            var update = new NpgsqlBatchCommand("""
+                UPDATE credit_reservations SET status = @status, settle_reason = @reason, settled_at = @now
+                WHERE id = @id AND status = 'pending' AND (@account::uuid IS NULL OR account_id = @account)
+                RETURNING account_id, community_id, held, charged, hold_lots, hold_amounts, created_at
+                """);
+            update.Parameters.AddWithValue("status", r.Expire ? ReservationStatus.Expired : ReservationStatus.Released);
+            update.Parameters.AddWithValue("reason", r.Reason);
+            return update;
+        }))).ToList(), cancellationToken);
 
-        if (settled is null)
+        var results = new Result<ReservationView>[requests.Count];
+        for (var i = 0; i < requests.Count; i++)
         {
-            var existing = await _db.Set<CreditReservation>().AsNoTracking()
-                .SingleOrDefaultAsync(r => r.Id == reservationId && (accountId == null || r.AccountId == accountId), cancellationToken);
-            return existing switch
+            var request = requests[i];
+            if (settled[i] is not { } done)
             {
-                null => new NotFound("reservation", reservationId.ToString()),
-                { Status: ReservationStatus.Released or ReservationStatus.Expired } => View(existing, replayed: true),
-                _ => new ReservationSettled(existing.Id, existing.Status),
-            };
+                var existing = await _db.Set<CreditReservation>().AsNoTracking()
+                    .SingleOrDefaultAsync(r => r.Id == request.ReservationId && (request.AccountId == null || r.AccountId == request.AccountId), cancellationToken);
+                results[i] = existing switch
+                {
+                    null => new NotFound("reservation", request.ReservationId.ToString()),
+                    { Status: ReservationStatus.Released or ReservationStatus.Expired } => View(existing, replayed: true),
+                    _ => new ReservationSettled(existing.Id, existing.Status),
+                };
+                continue;
+            }
+
+            for (var h = 0; h < done.HoldLots.Length; h++)
+            {
+                var lot = _lots[done.HoldLots[h]];
+                lot.Reserved = checked(lot.Reserved - done.HoldAmounts[h]);
+                lot.Available = checked(lot.Available + done.HoldAmounts[h]);
+                Record(lot, request.ReservationId, request.Expire ? EntryKind.ExpireHold : EntryKind.Release, done.HoldAmounts[h], request.Reason);
+            }
+
+            _touches.AddReservation(request.ReservationId);
+            _touchedAccounts.Add(done.AccountId);
+            results[i] = new ReservationView(request.ReservationId, done.AccountId, done.Held,
+                request.Expire ? ReservationStatus.Expired : ReservationStatus.Released, null, done.CreatedAt, Replayed: false);
         }
 
-        await LockLotsAsync(settled.HoldLots, cancellationToken);
-        for (var i = 0; i < settled.HoldLots.Length; i++)
+        return results;
+    }
+
+    /// <summary>Runs the settling UPDATEs pipelined, then locks every lot the settled reservations hold.</summary>
+    private async Task<Settled?[]> SettleAsync(List<(Guid? AccountId, Guid ReservationId, Func<NpgsqlBatchCommand> Build)> updates, CancellationToken cancellationToken)
+    {
+        var settled = new Settled?[updates.Count];
+        if (updates.Count == 0)
         {
-            var lot = _lots[settled.HoldLots[i]];
-            lot.Reserved = checked(lot.Reserved - settled.HoldAmounts[i]);
-            lot.Available = checked(lot.Available + settled.HoldAmounts[i]);
-            Record(lot, reservationId, expire ? EntryKind.ExpireHold : EntryKind.Release, settled.HoldAmounts[i], reason);
+            return settled;
         }
 
-        _touches.AddReservation(reservationId);
-        _touchedAccounts.Add(settled.AccountId);
-        return new ReservationView(reservationId, settled.AccountId, settled.Held,
-            expire ? ReservationStatus.Expired : ReservationStatus.Released, null, settled.CreatedAt, Replayed: false);
+        await using (var batch = Batch())
+        {
+            foreach (var (accountId, reservationId, build) in updates)
+            {
+                var update = build();
+                update.Parameters.AddWithValue("id", reservationId);
+                update.Parameters.Add(new NpgsqlParameter("account", NpgsqlDbType.Uuid) { Value = (object?)accountId ?? DBNull.Value });
+                update.Parameters.AddWithValue("now", _now);
+                batch.BatchCommands.Add(update);
+            }
+
+            await batch.PrepareAsync(cancellationToken);
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            for (var i = 0; i < updates.Count; i++)
+            {
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    settled[i] = new Settled(reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetGuid(1), reader.GetInt64(2),
+                        reader.IsDBNull(3) ? 0 : reader.GetInt64(3), reader.GetFieldValue<Guid[]>(4), reader.GetFieldValue<long[]>(5),
+                        reader.GetFieldValue<DateTimeOffset>(6));
+                }
+
+                await reader.NextResultAsync(cancellationToken);
+            }
+        }
+
+        await LockLotsAsync([.. settled.Where(s => s is not null).SelectMany(s => s!.HoldLots)], cancellationToken);
+        return settled;
     }
 
     /// <summary>Moves what is still available on lots past their expiry to 'expired'; holds on them stay until settled.</summary>
@@ -386,6 +472,35 @@ internal sealed class LedgerBook
             await insert.ExecutePreparedAsync(cancellationToken);
             _entries.Clear();
         }
+
+        if (_usage.Count > 0)
+        {
+            await using var insert = Command("""
+                INSERT INTO usage_events (id, account_id, community_id, nft_id, pool_id, tokens_input, tokens_output, amount_micro, requested_micro,
+                    reservation_id, finalization_id, billing_method, accounting_mode, conservation_guard_result, created_at)
+                SELECT id, account_id, community_id, nft_id, pool_id, tokens_input, tokens_output, amount_micro, requested_micro,
+                    reservation_id, finalization_id, billing_method, accounting_mode, true, @now
+                FROM unnest(@id, @account, @community, @nft, @pool, @in, @out, @amount, @requested, @reservation, @finalization, @billing, @mode)
+                    AS v(id, account_id, community_id, nft_id, pool_id, tokens_input, tokens_output, amount_micro, requested_micro,
+                        reservation_id, finalization_id, billing_method, accounting_mode)
+                """);
+            insert.Parameters.AddWithValue("now", _now);
+            insert.Parameters.AddWithValue("id", _usage.Select(_ => Guid.CreateVersion7()).ToArray());
+            insert.Parameters.AddWithValue("account", _usage.Select(u => u.AccountId).ToArray());
+            insert.Parameters.Add(new NpgsqlParameter("community", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = _usage.Select(u => u.CommunityId).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter("nft", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = _usage.Select(u => u.Usage.NftId).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter("pool", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = _usage.Select(u => u.Usage.PoolId).ToArray() });
+            insert.Parameters.AddWithValue("in", _usage.Select(u => u.Usage.TokensInput).ToArray());
+            insert.Parameters.AddWithValue("out", _usage.Select(u => u.Usage.TokensOutput).ToArray());
+            insert.Parameters.AddWithValue("amount", _usage.Select(u => u.Charged).ToArray());
+            insert.Parameters.AddWithValue("requested", _usage.Select(u => u.Requested).ToArray());
+            insert.Parameters.AddWithValue("reservation", _usage.Select(u => u.ReservationId).ToArray());
+            insert.Parameters.AddWithValue("finalization", _usage.Select(u => u.FinalizationId).ToArray());
+            insert.Parameters.AddWithValue("billing", _usage.Select(u => u.Usage.BillingMethod).ToArray());
+            insert.Parameters.AddWithValue("mode", _usage.Select(u => u.Usage.AccountingMode).ToArray());
+            await insert.ExecutePreparedAsync(cancellationToken);
+            _usage.Clear();
+        }
     }
 
     /// <summary>Locks the reservations first (id order), so a batch never takes a lot before a reservation another finalizer holds.</summary>
@@ -402,6 +517,33 @@ internal sealed class LedgerBook
         while (await reader.ReadAsync(cancellationToken))
         {
         }
+    }
+
+    /// <summary>
+    /// Locks, in one statement and in id order, every lot a batch may move: the spendable lots of the
+    /// accounts it reserves on and the lots held by the reservations it settles (locked just before).
+    /// </summary>
+    public async Task PrefetchLotsAsync(Guid[] reserveAccounts, Guid[] settlingReservations, CancellationToken cancellationToken)
+    {
+        var accounts = reserveAccounts.Where(a => !_spendableLoaded.Contains(a)).Distinct().ToArray();
+        if (accounts.Length == 0 && settlingReservations.Length == 0)
+        {
+            return;
+        }
+
+        await using var select = Command($"""
+            SELECT {LotColumns} FROM credit_lots
+            WHERE id IN (
+                SELECT id FROM credit_lots WHERE account_id = ANY(@accounts) AND available > 0 AND (expires_at IS NULL OR expires_at > @now)
+                UNION
+                SELECT unnest(hold_lots) FROM credit_reservations WHERE id = ANY(@reservations))
+            ORDER BY id FOR UPDATE
+            """);
+        select.Parameters.AddWithValue("accounts", accounts);
+        select.Parameters.AddWithValue("reservations", settlingReservations);
+        select.Parameters.AddWithValue("now", _now);
+        await ReadLotsAsync(select, cancellationToken);
+        _spendableLoaded.UnionWith(accounts);
     }
 
     internal NpgsqlCommand Command(string sql)
@@ -423,21 +565,23 @@ internal sealed class LedgerBook
 
     private const string LotColumns = "id, account_id, community_id, original, available, reserved, consumed, expired, entry_seq, expires_at, created_at";
 
-    private async Task LoadSpendableAsync(Guid accountId, CancellationToken cancellationToken)
+    private async Task LoadSpendableAsync(Guid[] accountIds, CancellationToken cancellationToken)
     {
-        if (!_spendableLoaded.Add(accountId))
+        var accounts = accountIds.Where(a => !_spendableLoaded.Contains(a)).Distinct().ToArray();
+        if (accounts.Length == 0)
         {
             return;
         }
 
         await using var select = Command($"""
             SELECT {LotColumns} FROM credit_lots
-            WHERE account_id = @account AND available > 0 AND (expires_at IS NULL OR expires_at > @now)
+            WHERE account_id = ANY(@accounts) AND available > 0 AND (expires_at IS NULL OR expires_at > @now)
             ORDER BY id FOR UPDATE
             """);
-        select.Parameters.AddWithValue("account", accountId);
+        select.Parameters.AddWithValue("accounts", accounts);
         select.Parameters.AddWithValue("now", _now);
         await ReadLotsAsync(select, cancellationToken);
+        _spendableLoaded.UnionWith(accounts);
     }
 
     private async Task LockLotsAsync(Guid[] ids, CancellationToken cancellationToken)
@@ -479,19 +623,6 @@ internal sealed class LedgerBook
         return read;
     }
 
-    private static async Task<Settled?> ReadSettledAsync(NpgsqlCommand update, CancellationToken cancellationToken)
-    {
-        await using var reader = await update.ExecuteReaderPreparedAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-
-        return new Settled(reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetGuid(1), reader.GetInt64(2),
-            reader.IsDBNull(3) ? 0 : reader.GetInt64(3), reader.GetFieldValue<Guid[]>(4), reader.GetFieldValue<long[]>(5),
-            reader.FieldCount > 6 ? reader.GetFieldValue<DateTimeOffset>(6) : default);
-    }
-
     private async Task<Result<ReservationView>?> ExistingReservationAsync(Guid accountId, string key, Money amount, CancellationToken cancellationToken)
     {
         var existing = await _db.Set<CreditReservation>().AsNoTracking()
@@ -507,8 +638,23 @@ internal sealed class LedgerBook
     private Task<bool> AccountExistsAsync(Guid accountId, CancellationToken cancellationToken) =>
         _db.Set<CreditAccount>().AsNoTracking().AnyAsync(a => a.Id == accountId, cancellationToken);
 
+    private Task<Guid?> AccountCommunityAsync(Guid accountId, CancellationToken cancellationToken) =>
+        _db.Set<CreditAccount>().AsNoTracking().Where(a => a.Id == accountId).Select(a => a.CommunityId).SingleAsync(cancellationToken);
+
+    private NpgsqlBatch Batch()
+    {
+        var connection = (NpgsqlConnection)_db.Database.GetDbConnection();
+        var transaction = _db.Database.CurrentTransaction?.GetDbTransaction() as NpgsqlTransaction
+            ?? throw new InvalidOperationException("The ledger posts only inside the command's transaction.");
+        return new NpgsqlBatch(connection, transaction);
+    }
+
     private static ReservationView View(CreditReservation r, bool replayed) =>
         new(r.Id, r.AccountId, r.Held, r.Status, r.Charged, r.CreatedAt, replayed);
+
+    private sealed record PendingUsage(Guid AccountId, Guid? CommunityId, Guid ReservationId, long Charged, long Requested, string FinalizationId, Usage Usage);
+
+    private sealed record Plan(int Index, Guid Id, Guid? CommunityId, List<(LotState Lot, long Amount)> Takes);
 
     private sealed record Settled(Guid AccountId, Guid? CommunityId, long Held, long Charged, Guid[] HoldLots, long[] HoldAmounts, DateTimeOffset CreatedAt);
 
@@ -609,6 +755,12 @@ internal static class EntryKinds
 
     public static string ExpiredDelta(string e = "") => $"CASE {e}kind WHEN 'expire' THEN {e}amount ELSE 0 END";
 }
+
+internal sealed record ReserveRequest(Guid AccountId, Money Amount, string IdempotencyKey, string? NftId);
+
+internal sealed record FinalizeRequest(Guid? AccountId, Guid ReservationId, Money Requested, Usage Usage, string FinalizationId);
+
+internal sealed record ReleaseRequest(Guid? AccountId, Guid ReservationId, bool Expire, string Reason);
 
 /// <summary>The lots (with how many entries each got) and reservations a command moved; the guard checks exactly these.</summary>
 public sealed class LedgerTouches

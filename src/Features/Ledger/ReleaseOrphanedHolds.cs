@@ -61,17 +61,17 @@ public static partial class ReleaseOrphanedHolds
                 }
             }
 
+            var outcomes = await book.ReleaseManyAsync([.. orphans.Select(o => new ReleaseRequest(o.AccountId, o.Id, Expire: true,
+                string.Create(CultureInfo.InvariantCulture,
+                    $"orphaned: pending for {(book.Now - o.CreatedAt).TotalSeconds:0}s, longer than the {threshold.TotalSeconds:0}s limit")))],
+                cancellationToken);
             var released = new List<Guid>();
-            foreach (var (id, accountId, createdAt) in orphans)
+            for (var i = 0; i < orphans.Count; i++)
             {
-                var age = book.Now - createdAt;
-                var reason = string.Create(CultureInfo.InvariantCulture,
-                    $"orphaned: pending for {age.TotalSeconds:0}s, longer than the {threshold.TotalSeconds:0}s limit");
-                var result = await book.ReleaseAsync(accountId, id, expire: true, reason, cancellationToken);
-                if (result.IsSuccess && !result.Value.Replayed)
+                if (outcomes[i] is { IsSuccess: true, Value.Replayed: false } outcome)
                 {
-                    released.Add(id);
-                    LogReleased(logger, id, accountId, age.TotalSeconds, result.Value.HeldMicro);
+                    released.Add(orphans[i].Id);
+                    LogReleased(logger, orphans[i].Id, orphans[i].AccountId, (book.Now - orphans[i].CreatedAt).TotalSeconds, outcome.Value.HeldMicro);
                 }
             }
 
