@@ -16,7 +16,7 @@ namespace Freeside.Features.Ledger;
 /// </summary>
 public sealed class LedgerBatcher(IServiceScopeFactory scopes)
 {
-    private static readonly int Lanes = Math.Max(4, Environment.ProcessorCount * 2);
+    private static readonly int Lanes = Math.Max(2, Environment.ProcessorCount);
     private readonly AccountQueue[] _lanes = [.. Enumerable.Range(0, Lanes).Select(_ => new AccountQueue())];
 
     public async Task<Result<ReservationView>> ReserveAsync(ReserveCredits.Command command, CancellationToken cancellationToken = default) =>
