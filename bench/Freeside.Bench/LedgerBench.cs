@@ -22,6 +22,7 @@ public static class LedgerBench
 
     public static async Task<BenchReport> RunAsync(BenchContext context)
     {
+        var loadBefore = LoadAverage();
         await using var services = Services(context.AppConnectionString, context.OwnerConnectionString);
         var accounts = await FundAsync(services, context.OwnerConnectionString, SpreadAccounts + 1, 1_000_000_000_000);
         var batcher = services.GetRequiredService<LedgerBatcher>();
@@ -36,6 +37,9 @@ public static class LedgerBench
         report.Parameters["spread_accounts"] = SpreadAccounts;
         report.Parameters["warmup_s"] = Warmup.TotalSeconds;
         report.Parameters["measure_s"] = Measure.TotalSeconds;
+        // The machine is shared; other work competing for its cores shows here.
+        report.Parameters["load_average_before"] = loadBefore;
+        report.Parameters["load_average_after"] = LoadAverage();
         report.Parameters["pair"] = "reserve 1000 micro-USD, finalize charging 600 (batched per account through ApplyLedgerBatch)";
         report.Add("hot_pairs_per_s", hot.PairsPerSecond, 500)
             .Add("hot_p50_ms", hot.P50)
@@ -158,6 +162,18 @@ public static class LedgerBench
         await Task.WhenAll(tasks);
         var all = latencies.SelectMany(l => l).ToList();
         return new Phase(all.Count / Measure.TotalSeconds, Percentiles.Of(all, 50), Percentiles.Of(all, 99), errors);
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
     }
 
     private sealed record Phase(double PairsPerSecond, double P50, double P99, long Errors);
