@@ -40,7 +40,7 @@ public static class LedgerBench
         // The machine is shared; other work competing for its cores shows here.
         report.Parameters["load_average_before"] = loadBefore;
         report.Parameters["load_average_after"] = LoadAverage();
-        report.Parameters["pair"] = "reserve 1000 micro-USD, finalize charging 600 (batched per account through ApplyLedgerBatch)";
+        report.Parameters["pair"] = "reserve 1000 micro-USD, finalize charging 600 (batched per account lane through ApplyLedgerBatch)";
         report.Add("hot_pairs_per_s", hot.PairsPerSecond, 500)
             .Add("hot_p50_ms", hot.P50)
             .Add("hot_p99_ms", hot.P99)
