@@ -3,7 +3,14 @@ using Freeside.Bench;
 // ./build.sh bench NAME → dotnet Freeside.Bench.dll NAME bench/results
 var benchmarks = new Dictionary<string, Func<BenchContext, Task<BenchReport>>>(StringComparer.Ordinal)
 {
+    ["ledger"] = LedgerBench.RunAsync,
 };
+
+// The ledger crash test's child process: ledger-burst APP_CONNECTION OWNER_CONNECTION ACCOUNT_ID (runs until killed).
+if (args is ["ledger-burst", var app, var owner, var account])
+{
+    return await LedgerBench.BurstAsync(app, owner, Guid.Parse(account));
+}
 
 if (args.Length < 2 || !benchmarks.TryGetValue(args[0], out var run))
 {

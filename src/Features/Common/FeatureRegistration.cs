@@ -5,6 +5,7 @@ using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.Redis;
 using Freeside.Features.Common.Time;
+using Freeside.Features.Ledger;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Configuration;
@@ -37,6 +38,7 @@ public static class FeatureRegistration
 
         services.AddFreesideObservability(configuration);
         services.AddFreesideMediation(typeof(FeatureRegistration).Assembly);
+        services.AddLedger(configuration);
 
         // Validation messages and keys name fields as they appear on the wire (snake_case).
         ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : SnakeCaseNames.ToSnakeCase(member.Name);

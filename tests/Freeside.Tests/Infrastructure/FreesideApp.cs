@@ -31,6 +31,7 @@ public class FreesideApp : IAsyncLifetime
         ["DATABASE_MIGRATION_URL"] = database.OwnerConnectionString,
         ["REDIS_URL"] = TestEnvironment.RedisUrl,
         ["FREESIDE_ADMIN_TOKEN"] = AdminToken,
+        ["FREESIDE_JOBS_ENABLED"] = "false",
     };
 
     protected virtual void ConfigureServices(IServiceCollection services)

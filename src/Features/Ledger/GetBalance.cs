@@ -1,0 +1,57 @@
+using FluentValidation;
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Mediation;
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Communities;
+using MediatR;
+using Microsoft.EntityFrameworkCore;
+
+namespace Freeside.Features.Ledger;
+
+public static class GetBalance
+{
+    public sealed record Query(string Slug) : IQuery<BalanceView>;
+
+    public sealed record BalanceView(long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro, IReadOnlyList<LotView> Lots);
+
+    public sealed record LotView(
+        Guid Id, string Source, long OriginalMicro, long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro,
+        DateTimeOffset? ExpiresAt, DateTimeOffset CreatedAt);
+
+    public sealed class Validator : AbstractValidator<Query>
+    {
+        public Validator() => RuleFor(q => q.Slug).NotEmpty().MaximumLength(63);
+    }
+
+    internal sealed class Handler(FreesideDb db, TimeProvider time) : IRequestHandler<Query, Result<BalanceView>>
+    {
+        public async Task<Result<BalanceView>> Handle(Query request, CancellationToken cancellationToken)
+        {
+            var community = await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == request.Slug, cancellationToken);
+            if (community is null)
+            {
+                return new NotFound("community", request.Slug);
+            }
+
+            // A read-only transaction only to carry the tenant scope for row-level security; nothing is written.
+            var lots = await db.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
+            {
+                await using var scope = await db.Database.BeginTransactionAsync(ct);
+                await db.EnterCommunityAsync(community.Id, ct);
+                return await db.Set<CreditLot>().AsNoTracking()
+                    .Where(l => l.CommunityId == community.Id)
+                    .OrderBy(l => l.ExpiresAt == null).ThenBy(l => l.ExpiresAt).ThenBy(l => l.CreatedAt)
+                    .ToListAsync(ct);
+            }, cancellationToken);
+            var now = time.GetUtcNow();
+            // Credit on a lot past its expiry is not spendable even before the expiry sweep books it.
+            var spendable = lots.Where(l => l.ExpiresAt is null || l.ExpiresAt > now).Sum(l => l.Available);
+            return new BalanceView(
+                spendable,
+                lots.Sum(l => l.Reserved),
+                lots.Sum(l => l.Consumed),
+                lots.Sum(l => l.Expired) + lots.Where(l => l.ExpiresAt <= now).Sum(l => l.Available),
+                [.. lots.Select(l => new LotView(l.Id, l.Source, l.Original, l.Available, l.Reserved, l.Consumed, l.Expired, l.ExpiresAt, l.CreatedAt))]);
+        }
+    }
+}

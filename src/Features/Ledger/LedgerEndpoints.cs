@@ -1,0 +1,74 @@
+using Freeside.Features.Common.Endpoints;
+using Freeside.Features.Common.Errors;
+using MediatR;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace Freeside.Features.Ledger;
+
+public sealed class LedgerEndpoints : IEndpointModule
+{
+    public void AddRoutes(IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1").WithTags("Ledger");
+        group.MapPost("/admin/communities/{slug}/grants", GrantAsync)
+            .RequirePlatformAdmin()
+            .WithName("GrantCredits")
+            .WithSummary("Give a community credits as a grant lot (platform admin); idempotent per idempotency_key.")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem();
+
+        // Platform admin until Identity brings community admins.
+        group.MapGet("/communities/{slug}/balance", BalanceAsync)
+            .RequirePlatformAdmin()
+            .WithName("GetBalance")
+            .WithSummary("A community's credit balance and its lots, in micro-USD.")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        group.MapGet("/admin/community/{slug}/conservation", ConservationAsync)
+            .RequirePlatformAdmin()
+            .WithName("GetConservationStatus")
+            .WithSummary("Runs the full conservation audit (C1–C5) for a community now, with its recent violations.")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        group.MapPost("/admin/ledger/audit", AuditAllAsync)
+            .RequirePlatformAdmin()
+            .WithName("AuditLedger")
+            .WithSummary("Runs the full conservation audit over every account now (the hourly job, on demand).")
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+    }
+
+    public sealed record GrantRequest(long? AmountMicro, string? Reason, string? IdempotencyKey, DateTimeOffset? ExpiresAt);
+
+    private static async Task<Results<Created<GrantCredits.GrantView>, Ok<GrantCredits.GrantView>, ProblemHttpResult>> GrantAsync(
+        string slug, GrantRequest body, IMediator mediator, CancellationToken cancellationToken)
+    {
+        var result = await mediator.Send(new GrantCredits.Command(slug, body.AmountMicro, body.Reason, body.IdempotencyKey, body.ExpiresAt), cancellationToken);
+        if (!result.IsSuccess)
+        {
+            return result.Error!.ToProblem();
+        }
+
+        return result.Value.Replayed
+            ? TypedResults.Ok(result.Value)
+            : TypedResults.Created($"/api/v1/communities/{slug}/balance", result.Value);
+    }
+
+    private static async Task<Results<Ok<GetBalance.BalanceView>, ProblemHttpResult>> BalanceAsync(
+        string slug, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new GetBalance.Query(slug), cancellationToken)).ToOk();
+
+    private static async Task<Results<Ok<AuditConservation.AuditReport>, ProblemHttpResult>> ConservationAsync(
+        string slug, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new AuditConservation.Command(slug), cancellationToken)).ToOk();
+
+    private static async Task<Results<Ok<AuditConservation.AuditReport>, ProblemHttpResult>> AuditAllAsync(
+        IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new AuditConservation.Command(null), cancellationToken)).ToOk();
+}

@@ -1,0 +1,151 @@
+using FluentValidation;
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Mediation;
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Ledger;
+using Freeside.Tests.Infrastructure;
+using MediatR;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Freeside.Tests.Ledger;
+
+public sealed class GuardApp : FreesideApp
+{
+    protected override void ConfigureServices(IServiceCollection services) =>
+        services.AddFreesideMediation(typeof(GuardApp).Assembly);
+}
+
+/// <summary>A deliberately wrong handler: it adds one micro-USD to a lot out of thin air (breaks C1, and C5 with it).</summary>
+public static class InflateLot
+{
+    public sealed record Command(Guid AccountId, Guid LotId) : ICommand<Unit>, IMovesCredits;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.LotId).NotEmpty();
+    }
+
+    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches) : IRequestHandler<Command, Result<Unit>>
+    {
+        public async Task<Result<Unit>> Handle(Command request, CancellationToken cancellationToken)
+        {
+            await db.EnterPlatformScopeAsync(cancellationToken);
+            await db.Database.ExecuteSqlAsync($"UPDATE credit_lots SET available = available + 1 WHERE id = {request.LotId}", cancellationToken);
+            touches.AddLot(request.LotId, 0);
+            touched.Add(request.AccountId);
+            return Unit.Value;
+        }
+    }
+}
+
+public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp>
+{
+    [Fact]
+    public async Task Guard_HandlerBreaksC1_RolledBackCountedAndRecorded()
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+        var lot = await app.Database.ScalarAsync<Guid>("SELECT id FROM credit_lots WHERE account_id = @a", ("a", account));
+        var before = LedgerTestKit.Counter(app.ScrapeMetrics(), "conservation_guard_failures_total{invariant=\"C1\"}");
+
+        var result = await app.SendAsync(new InflateLot.Command(account, lot));
+
+        result.Error.ShouldBeOfType<ConservationViolated>().Invariant.ShouldBe("C1");
+        ProblemMapping.StatusFor(result.Error!.Kind).ShouldBe(500);
+        (await app.AvailableAsync(account)).ShouldBe(500);
+        // At least: test classes run in parallel and share the meter (the audit tests count C1 too).
+        LedgerTestKit.Counter(app.ScrapeMetrics(), "conservation_guard_failures_total{invariant=\"C1\"}").ShouldBeGreaterThanOrEqualTo(before + 1);
+        (await app.ScalarLongAsync("SELECT count(*) FROM conservation_violations WHERE account_id = @a AND invariant = 'C1' AND source = 'guard'", account)).ShouldBe(1);
+        await app.ShouldAuditCleanAsync();
+    }
+
+    [Fact]
+    public async Task Database_LotSumBrokenOutsideTheGuard_RefusedAtCommit()
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+
+        var refused = await Should.ThrowAsync<PostgresException>(() => app.Database.ExecuteAsync(
+            $"BEGIN; SELECT set_config('freeside.community_id', '*', true); UPDATE credit_lots SET available = available + 1 WHERE account_id = '{account}'; COMMIT;",
+            asApp: true));
+
+        refused.SqlState.ShouldBe(PostgresErrorCodes.CheckViolation);
+        (await app.AvailableAsync(account)).ShouldBe(500);
+    }
+
+    [Fact]
+    public async Task Database_NegativeLotColumn_Refused()
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+
+        var refused = await Should.ThrowAsync<PostgresException>(() => app.Database.ExecuteAsync(
+            $"BEGIN; SELECT set_config('freeside.community_id', '*', true); UPDATE credit_lots SET available = available - 501, reserved = reserved + 501 WHERE account_id = '{account}'; COMMIT;",
+            asApp: true));
+
+        refused.SqlState.ShouldBe(PostgresErrorCodes.CheckViolation);
+    }
+
+    [Theory]
+    [InlineData("UPDATE ledger_entries SET amount = amount + 1")]
+    [InlineData("DELETE FROM ledger_entries")]
+    [InlineData("UPDATE usage_events SET amount_micro = 0")]
+    [InlineData("DELETE FROM usage_events")]
+    [InlineData("UPDATE credit_lots SET original = original + 1")]
+    public async Task Database_AppRoleRewritesHistory_Refused(string statement)
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+        var hold = (await app.SendAsync(new ReserveCredits.Command(account, 50, "history"))).Value;
+        await app.SendAsync(new FinalizeReservation.Command(account, hold.ReservationId, 10, new Usage(), "history-" + Guid.NewGuid()));
+
+        var refused = await Should.ThrowAsync<PostgresException>(() => app.Database.ExecuteAsync(
+            $"BEGIN; SELECT set_config('freeside.community_id', '*', true); {statement}; COMMIT;", asApp: true));
+
+        refused.SqlState.ShouldBe(PostgresErrorCodes.InsufficientPrivilege);
+    }
+
+    [Theory]
+    [InlineData("UPDATE ledger_entries SET amount = amount + 1")]
+    [InlineData("DELETE FROM usage_events")]
+    public async Task Database_EvenOwnerRewritesHistory_RefusedByTrigger(string statement)
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+        var hold = (await app.SendAsync(new ReserveCredits.Command(account, 50, "owner"))).Value;
+        await app.SendAsync(new FinalizeReservation.Command(account, hold.ReservationId, 10, new Usage(), "owner-" + Guid.NewGuid()));
+
+        var refused = await Should.ThrowAsync<PostgresException>(() => app.Database.ExecuteAsync(statement));
+
+        refused.MessageText.ShouldContain("append-only");
+    }
+
+    [Fact]
+    public async Task Database_SettledReservationChangedAgain_Refused()
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+        var hold = (await app.SendAsync(new ReserveCredits.Command(account, 50, "terminal"))).Value;
+        await app.SendAsync(new ReleaseReservation.Command(account, hold.ReservationId, "done"));
+
+        var refused = await Should.ThrowAsync<PostgresException>(() => app.Database.ExecuteAsync(
+            $"UPDATE credit_reservations SET status = 'pending', settled_at = NULL WHERE id = '{hold.ReservationId}'"));
+
+        refused.MessageText.ShouldContain("C3");
+    }
+
+    [Fact]
+    public async Task RowLevelSecurity_AnotherCommunity_SeesNoneOfTheLedger()
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+        var (slug, _) = await app.FundedCommunityAsync(10);
+        var other = await app.Database.ScalarAsync<Guid>("SELECT id FROM communities WHERE slug = @s", ("s", slug));
+
+        await using var connection = new NpgsqlConnection(app.Database.AppConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using var command = new NpgsqlCommand(
+            $"SELECT set_config('freeside.community_id', '{other}', true); SELECT count(*) FROM credit_lots WHERE account_id = '{account}'", connection, transaction);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.NextResultAsync();
+        await reader.ReadAsync();
+
+        reader.GetInt64(0).ShouldBe(0);
+    }
+}
