@@ -5,11 +5,13 @@ using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.Redis;
 using Freeside.Features.Common.Time;
+using Freeside.Features.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Quartz;
 
 namespace Freeside.Features.Common;
 
@@ -37,6 +39,9 @@ public static class FeatureRegistration
 
         services.AddFreesideObservability(configuration);
         services.AddFreesideMediation(typeof(FeatureRegistration).Assembly);
+        services.AddQuartz(_ => { });
+        services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
+        services.AddIdentity(settings);
 
         // Validation messages and keys name fields as they appear on the wire (snake_case).
         ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : SnakeCaseNames.ToSnakeCase(member.Name);

@@ -25,6 +25,8 @@ public sealed record FreesideSettings
 
     public Uri? OtlpEndpoint { get; init; }
 
+    public required IdentitySettings Identity { get; init; }
+
     public static SettingsResult Load(IConfiguration configuration, bool isDevelopment)
     {
         var errors = new List<string>();
@@ -62,6 +64,8 @@ public sealed record FreesideSettings
             errors.Add("OTEL_EXPORTER_OTLP_ENDPOINT: must be an absolute http(s) URL");
         }
 
+        var identity = IdentitySettings.Load(configuration, isDevelopment, errors);
+
         if (errors.Count > 0)
         {
             return new SettingsResult(null, errors);
@@ -77,6 +81,7 @@ public sealed record FreesideSettings
             ManagementUrls = managementUrls,
             MaxRequestBodyBytes = maxBody,
             OtlpEndpoint = otlp,
+            Identity = identity!,
         }, errors);
     }
 
