@@ -7,7 +7,7 @@ using Freeside.Tests.Infrastructure;
 namespace Freeside.Tests.Identity;
 
 /// <summary>A wallet with a known key that builds and signs EIP-4361 messages the way a browser wallet would.</summary>
-internal sealed class TestWallet(string privateKeyHex)
+public sealed class TestWallet(string privateKeyHex)
 {
     public static readonly TestWallet Deployer = new("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
     public static readonly TestWallet Demo = new("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
