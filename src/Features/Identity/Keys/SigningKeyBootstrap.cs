@@ -13,30 +13,32 @@ namespace Freeside.Features.Identity.Keys;
 /// answers "signing key unavailable" until it succeeds.
 /// </summary>
 public sealed partial class SigningKeyBootstrap(IServiceScopeFactory scopes, SigningKeyRing ring, ILogger<SigningKeyBootstrap> logger)
-    : IHostedService, IDisposable
+    : IHostedService
 {
     private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(5);
-    private readonly CancellationTokenSource _stopping = new();
+    private CancellationTokenSource? _stopping;
     private Task? _retrying;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (!await TryPrepareAsync(cancellationToken))
         {
+            _stopping = new CancellationTokenSource();
             _retrying = RetryAsync(_stopping.Token);
         }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
-        if (_retrying is not null)
+        if (_stopping is null || _retrying is null)
         {
-            await _retrying.WaitAsync(cancellationToken);
+            return;
         }
-    }
 
-    public void Dispose() => _stopping.Dispose();
+        await _stopping.CancelAsync();
+        await _retrying.WaitAsync(cancellationToken);
+        _stopping.Dispose();
+    }
 
     private async Task RetryAsync(CancellationToken cancellationToken)
     {

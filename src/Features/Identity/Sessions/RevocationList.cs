@@ -98,7 +98,7 @@ public sealed partial class RevocationList(RedisConnection redis, NpgsqlDataSour
 
                 await db.StringSetAsync(SyncedMarker, now.ToUnixTimeSeconds());
             }
-            catch (Exception e) when (e is RedisException or TimeoutException or NpgsqlException)
+            catch (Exception e) when (e is RedisException or TimeoutException or NpgsqlException or ObjectDisposedException)
             {
                 LogRedisFailed(logger, e);
             }
