@@ -13,6 +13,11 @@ STATE="$ROOT/.freeside"
 PG_PORT="${FREESIDE_PG_PORT:-55432}"
 REDIS_PORT="${FREESIDE_REDIS_PORT:-56379}"
 WEB_URL="${FREESIDE_URLS:-http://127.0.0.1:5080}"
+ANVIL_PORT="${FREESIDE_ANVIL_PORT:-8545}"
+FINN_URL="${LOA_FINN_URL:-http://127.0.0.1:5100}"
+CHAIN_DIR="$ROOT/tools/chain"
+DEMO_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+DEMO_COLLECTION=0x5FbDB2315678afecb367f032d93F642f64180aa3
 MANAGEMENT_URL="${FREESIDE_MANAGEMENT_URLS:-http://127.0.0.1:5090}"
 CONFIGURATION="${FREESIDE_BUILD_CONFIGURATION:-Release}"
 STARTED=()
@@ -48,7 +53,20 @@ ensure_tools() {
   command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
   command -v curl >/dev/null 2>&1 || want+=(curl)
   if [ "${1:-}" = test ]; then command -v promtool >/dev/null 2>&1 || want+=(prometheus); fi
+  if [ "${1:-}" = test ] || [ "${1:-}" = run ]; then
+    command -v node >/dev/null 2>&1 || want+=(nodejs)
+    command -v npm >/dev/null 2>&1 || want+=(npm)
+  fi
   if [ ${#want[@]} -gt 0 ]; then apt_install "${want[@]}"; fi
+  if [ "${1:-}" = test ] || [ "${1:-}" = run ]; then ensure_chain_tools; fi
+}
+
+# anvil, solc, OpenZeppelin and ethers for the local chain (tests and the demo), from the npm registry.
+ensure_chain_tools() {
+  if [ ! -d "$CHAIN_DIR/node_modules/@foundry-rs" ]; then
+    log "npm ci in tools/chain (anvil, solc, OpenZeppelin, ethers)"
+    (cd "$CHAIN_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
 }
 
 # PostgreSQL refuses to run as root, so as root the private cluster belongs to the postgres user,
@@ -120,6 +138,8 @@ stop_started() {
       postgres) stop_postgres ;;
       redis) stop_redis ;;
       web) [ -n "${WEB_PID:-}" ] && kill "$WEB_PID" 2>/dev/null && wait "$WEB_PID" 2>/dev/null || true ;;
+      finn) [ -n "${FINN_PID:-}" ] && kill "$FINN_PID" 2>/dev/null && wait "$FINN_PID" 2>/dev/null || true ;;
+      anvil) "$CHAIN_DIR/stop-anvil.sh" "$STATE/anvil" >/dev/null 2>&1 || true ;;
     esac
   done
   STARTED=()
@@ -132,12 +152,38 @@ admin_token() {
   cat "$STATE/admin-token"
 }
 
+key_encryption_key() {
+  if [ -n "${FREESIDE_KEY_ENCRYPTION_KEY:-}" ]; then printf '%s' "$FREESIDE_KEY_ENCRYPTION_KEY"; return; fi
+  mkdir -p "$STATE"
+  [ -s "$STATE/key-encryption-key" ] || (umask 077; head -c 32 /dev/urandom | base64 > "$STATE/key-encryption-key")
+  cat "$STATE/key-encryption-key"
+}
+
+# A local chain for the demo: anvil with its state under .freeside/anvil, the demo collection
+# deployed once (tokens 1-3 minted to the demo wallet), kept across runs.
+start_anvil() {
+  local url code
+  log "starting anvil on 127.0.0.1:$ANVIL_PORT"
+  url=$("$CHAIN_DIR/start-anvil.sh" "$ANVIL_PORT" "$STATE/anvil" 2>"$STATE/anvil-start.log") \
+    || { cat "$STATE/anvil-start.log" >&2; die "anvil did not start (set FREESIDE_ANVIL_PORT to use another port)"; }
+  STARTED+=(anvil)
+  code=$(curl -s -H 'content-type: application/json' \
+    --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_getCode\",\"params\":[\"$DEMO_COLLECTION\",\"latest\"]}" "$url")
+  if [[ $code == *'"result":"0x"'* ]]; then
+    log "deploying the demo collection and minting tokens 1-3 to the demo wallet"
+    DEMO_COLLECTION=$(cd "$CHAIN_DIR" && node chain.mjs demo --rpc "$url" 2>/dev/null | sed -n 's/.*"collection":"\(0x[0-9a-fA-F]*\)".*/\1/p')
+    [ -n "$DEMO_COLLECTION" ] || die "deploying the demo collection failed"
+  fi
+  export CHAIN_RPC_URLS="${CHAIN_RPC_URLS:-31337=$url}"
+}
+
 export_environment() {
   export ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}"
   export DATABASE_URL="${DATABASE_URL:-postgres://freeside_app@127.0.0.1:$PG_PORT/freeside}"
   export DATABASE_MIGRATION_URL="${DATABASE_MIGRATION_URL:-postgres://freeside@127.0.0.1:$PG_PORT/freeside}"
   export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
   export FREESIDE_ADMIN_TOKEN; FREESIDE_ADMIN_TOKEN="$(admin_token)"
+  export FREESIDE_KEY_ENCRYPTION_KEY; FREESIDE_KEY_ENCRYPTION_KEY="$(key_encryption_key)"
   export FREESIDE_URLS="$WEB_URL" FREESIDE_MANAGEMENT_URLS="$MANAGEMENT_URL"
   export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 }
@@ -158,12 +204,13 @@ cmd_migrate() {
 }
 
 cmd_run() {
-  ensure_tools
+  ensure_tools run
   trap 'stop_started' EXIT
   trap 'exit 130' INT TERM
   start_postgres
   start_redis
   export_environment
+  start_anvil
   build
   dotnet "$(web_dll)" migrate
   log "starting Freeside on $WEB_URL (metrics on $MANAGEMENT_URL/metrics)"
@@ -171,6 +218,12 @@ cmd_run() {
   WEB_PID=$!
   STARTED+=(web)
   for _ in $(seq 1 120); do curl -fsS "$WEB_URL/health" >/dev/null 2>&1 && break; kill -0 "$WEB_PID" 2>/dev/null || die "Freeside exited; see the log above"; sleep 0.5; done
+  log "starting the loa-finn stand-in on $FINN_URL"
+  FREESIDE_JWKS_URL="$WEB_URL/.well-known/jwks.json" FINN_STUB_URLS="$FINN_URL" \
+    dotnet "$ROOT/src/Freeside.FinnStub/bin/$CONFIGURATION/net10.0/Freeside.FinnStub.dll" >"$STATE/finn-stub.log" 2>&1 &
+  FINN_PID=$!
+  STARTED+=(finn)
+  for _ in $(seq 1 60); do curl -fsS "$FINN_URL/v1/health" >/dev/null 2>&1 && break; sleep 0.5; done
   seed_demo
   print_walkthrough
   wait "$WEB_PID"
@@ -180,7 +233,7 @@ seed_demo() {
   local status
   status=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$WEB_URL/api/v1/admin/communities" \
     -H "Authorization: Bearer $FREESIDE_ADMIN_TOKEN" -H 'Content-Type: application/json' \
-    -d '{"slug":"demo","name":"Freeside Demo","chain_id":31337,"collection_address":"0x5FbDB2315678afecb367f032d93F642f64180aa3","default_access_level":"pro"}')
+    -d "{\"slug\":\"demo\",\"name\":\"Freeside Demo\",\"chain_id\":31337,\"collection_address\":\"$DEMO_COLLECTION\",\"default_access_level\":\"pro\"}")
   case "$status" in
     201) log "seeded the demo community 'demo'" ;;
     409) log "demo community already present" ;;
@@ -195,6 +248,7 @@ print_walkthrough() {
     API            $WEB_URL
     Health         $WEB_URL/health
     OpenAPI        $WEB_URL/openapi/v1.json
+    finn stand-in  $FINN_URL/v1/health   (verifies Freeside's S2S tokens against the JWKS above)
     Metrics        $MANAGEMENT_URL/metrics   (management listener, loopback only)
     Admin token    in .freeside/admin-token  (platform admin bearer token; keep it private)
 
@@ -205,7 +259,18 @@ print_walkthrough() {
       -H "Authorization: Bearer \$(cat .freeside/admin-token)" -H 'Content-Type: application/json' \\
       -d '{"slug":"my-club","name":"My Club","chain_id":1,"collection_address":"0xbc4ca0eda7647a8ab7c2061c2e118a18a936f13d","default_access_level":"free"}'
 
-  Ctrl-C stops Freeside, Redis and PostgreSQL.
+  Local chain    ${CHAIN_RPC_URLS#31337=}   (anvil, chain 31337; demo collection $DEMO_COLLECTION)
+  Demo wallet    0x70997970C51812dc3A010C7d01b50e0d17dc79C8   owns tokens 1, 2, 3
+                 (anvil's public test key $DEMO_KEY; never use it anywhere real)
+
+  Sign in with Ethereum as the demo wallet (prints {token, address, chain_id, expires_at}):
+    node tools/chain/chain.mjs siwe-login --base-url $WEB_URL --key $DEMO_KEY
+  Then, with TOKEN set to that token:
+    curl -s $WEB_URL/api/v1/auth/session -H "Authorization: Bearer \$TOKEN"
+    curl -s "$WEB_URL/api/v1/me/nfts?community=demo" -H "Authorization: Bearer \$TOKEN"
+    curl -s $WEB_URL/.well-known/jwks.json
+
+  Ctrl-C stops Freeside, the finn stand-in, anvil, Redis and PostgreSQL.
 EOF
 }
 

@@ -85,17 +85,16 @@ public static class LedgerBench
 
     internal static ServiceProvider Services(string appConnectionString, string ownerConnectionString)
     {
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["FREESIDE_JOBS_ENABLED"] = "false" })
-            .Build();
-        var settings = new FreesideSettings
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            DatabaseConnectionString = appConnectionString,
-            MigrationConnectionString = ownerConnectionString,
-            AdminToken = "bench-admin-token-0123456789abcdef",
-            PublicUrls = [new Uri("http://127.0.0.1:1")],
-            ManagementUrls = [new Uri("http://127.0.0.1:2")],
-        };
+            ["DATABASE_URL"] = appConnectionString,
+            ["DATABASE_MIGRATION_URL"] = ownerConnectionString,
+            ["FREESIDE_ADMIN_TOKEN"] = "bench-admin-token-0123456789abcdef",
+            ["FREESIDE_KEY_ENCRYPTION_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            ["FREESIDE_JOBS_ENABLED"] = "false",
+        }).Build();
+        var loaded = FreesideSettings.Load(configuration, isDevelopment: false);
+        var settings = loaded.Settings ?? throw new InvalidOperationException(string.Join("; ", loaded.Errors));
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddFreesideFeatures(settings, configuration);

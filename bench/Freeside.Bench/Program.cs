@@ -3,6 +3,7 @@ using Freeside.Bench;
 // ./build.sh bench NAME → dotnet Freeside.Bench.dll NAME bench/results
 var benchmarks = new Dictionary<string, Func<BenchContext, Task<BenchReport>>>(StringComparer.Ordinal)
 {
+    ["identity"] = IdentityBench.RunAsync,
     ["ledger"] = LedgerBench.RunAsync,
 };
 

@@ -5,12 +5,14 @@ using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.Redis;
 using Freeside.Features.Common.Time;
+using Freeside.Features.Identity;
 using Freeside.Features.Ledger;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Quartz;
 
 namespace Freeside.Features.Common;
 
@@ -38,7 +40,17 @@ public static class FeatureRegistration
 
         services.AddFreesideObservability(configuration);
         services.AddFreesideMediation(typeof(FeatureRegistration).Assembly);
-        services.AddLedger(configuration);
+        if (settings.JobsEnabled)
+        {
+            // One scheduler per process, in memory; capabilities add their jobs with
+            // ConfigureAllQuartzSchedulers, and jobs that must run once across replicas take a
+            // PostgreSQL advisory lock inside their command (docs/ledger.md).
+            services.AddQuartz(_ => { });
+            services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
+        }
+
+        services.AddLedger(settings.Ledger);
+        services.AddIdentity(settings);
 
         // Validation messages and keys name fields as they appear on the wire (snake_case).
         ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : SnakeCaseNames.ToSnakeCase(member.Name);

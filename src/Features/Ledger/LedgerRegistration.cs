@@ -1,5 +1,5 @@
 using Freeside.Features.Common.Mediation;
-using Microsoft.Extensions.Configuration;
+using Freeside.Features.Common.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Quartz;
@@ -8,9 +8,8 @@ namespace Freeside.Features.Ledger;
 
 public static class LedgerRegistration
 {
-    public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddLedger(this IServiceCollection services, LedgerSettings settings)
     {
-        var settings = LedgerSettings.Load(configuration);
         services.AddSingleton(settings);
         services.TryAddSingleton<LedgerMetrics>();
         services.TryAddSingleton<LedgerBatcher>();
@@ -18,12 +17,7 @@ public static class LedgerRegistration
         services.TryAddScoped<LedgerTouches>();
         services.TryAddEnumerable(ServiceDescriptor.Scoped<IConservationCheck, LedgerConservationCheck>());
 
-        if (settings.JobsEnabled)
-        {
-            // In-memory store on every replica; the sweeps serialise on PostgreSQL advisory locks (docs/ledger.md).
-            services.AddQuartz(LedgerJobs.Schedule);
-            services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
-        }
+        services.ConfigureAllQuartzSchedulers(LedgerJobs.Schedule);
 
         return services;
     }

@@ -1,3 +1,4 @@
+using Freeside.Features.Common.Configuration;
 using System.Globalization;
 using FluentValidation;
 using Freeside.Features.Common.Errors;

@@ -25,6 +25,13 @@ public sealed record FreesideSettings
 
     public Uri? OtlpEndpoint { get; init; }
 
+    public required IdentitySettings Identity { get; init; }
+
+    public required LedgerSettings Ledger { get; init; }
+
+    /// <summary>Whether this process runs the Quartz scheduler (tests turn it off).</summary>
+    public bool JobsEnabled { get; init; } = true;
+
     public static SettingsResult Load(IConfiguration configuration, bool isDevelopment)
     {
         var errors = new List<string>();
@@ -62,6 +69,14 @@ public sealed record FreesideSettings
             errors.Add("OTEL_EXPORTER_OTLP_ENDPOINT: must be an absolute http(s) URL");
         }
 
+        var identity = IdentitySettings.Load(configuration, isDevelopment, errors);
+        var ledger = LedgerSettings.Load(configuration, errors);
+        var jobsEnabled = true;
+        if (configuration["FREESIDE_JOBS_ENABLED"] is { Length: > 0 } rawJobs && !bool.TryParse(rawJobs, out jobsEnabled))
+        {
+            errors.Add("FREESIDE_JOBS_ENABLED: must be true or false");
+        }
+
         if (errors.Count > 0)
         {
             return new SettingsResult(null, errors);
@@ -77,6 +92,9 @@ public sealed record FreesideSettings
             ManagementUrls = managementUrls,
             MaxRequestBodyBytes = maxBody,
             OtlpEndpoint = otlp,
+            Identity = identity!,
+            Ledger = ledger,
+            JobsEnabled = jobsEnabled,
         }, errors);
     }
 

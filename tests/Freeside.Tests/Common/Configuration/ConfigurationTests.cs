@@ -12,6 +12,7 @@ public sealed class ConfigurationTests
         ["DATABASE_URL"] = "postgres://freeside_app:s3cret@db.internal:5433/freeside?sslmode=require",
         ["REDIS_URL"] = "redis://:pw@cache.internal:6380/2",
         ["FREESIDE_ADMIN_TOKEN"] = "an-admin-token-that-is-long-enough-for-prod",
+        ["FREESIDE_KEY_ENCRYPTION_KEY"] = Convert.ToBase64String(new byte[32]),
     };
 
     private static SettingsResult Load(Dictionary<string, string?> values, bool development = false) =>

@@ -1,0 +1,51 @@
+using FluentValidation;
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Mediation;
+using MediatR;
+
+namespace Freeside.Features.Identity.Keys;
+
+public static class GetJwks
+{
+    /// <summary>The published key set; <see cref="IfNoneMatch"/> is the client's If-None-Match header.</summary>
+    public sealed record Query(string? IfNoneMatch) : IQuery<Result>;
+
+    /// <summary>Document is null when the client's copy is current (304).</summary>
+    public sealed record Result(byte[]? Document, string ETag);
+
+    public sealed class Validator : AbstractValidator<Query>
+    {
+        public Validator() => RuleFor(q => q.IfNoneMatch).MaximumLength(1024);
+    }
+
+    internal sealed class Handler(SigningKeyRing ring) : IRequestHandler<Query, Result<Result>>
+    {
+        public async Task<Result<Result>> Handle(Query request, CancellationToken cancellationToken)
+        {
+            var snapshot = await ring.GetAsync(cancellationToken);
+            return Matches(request.IfNoneMatch, snapshot.ETag)
+                ? new Result(null, snapshot.ETag)
+                : new Result(snapshot.JwksDocument, snapshot.ETag);
+        }
+
+        /// <summary>RFC 9110 If-None-Match: "*" or a list of entity tags, compared weakly.</summary>
+        private static bool Matches(string? header, string etag)
+        {
+            if (string.IsNullOrWhiteSpace(header))
+            {
+                return false;
+            }
+
+            foreach (var candidate in header.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                var tag = candidate.StartsWith("W/", StringComparison.Ordinal) ? candidate[2..] : candidate;
+                if (tag == "*" || string.Equals(tag, etag, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+}

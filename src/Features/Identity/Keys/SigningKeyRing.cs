@@ -1,0 +1,206 @@
+using System.Collections.Frozen;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Freeside.Features.Common.Configuration;
+using Freeside.Features.Common.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Freeside.Features.Identity.Keys;
+
+/// <summary>
+/// The signing keys in memory: the active private key and every published public key by exact kid,
+/// plus the JWKS document and its ETag. Reloaded from jwks_keys every minute, right after a rotation
+/// on this replica, and (at most once a second) when a token names a kid it does not know.
+/// </summary>
+public sealed partial class SigningKeyRing(
+    IServiceScopeFactory scopes,
+    KeyProtector protector,
+    IdentitySettings settings,
+    TimeProvider time,
+    ILogger<SigningKeyRing> logger) : IDisposable
+{
+    public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan UnknownKidRefreshInterval = TimeSpan.FromSeconds(1);
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private KeySnapshot? _snapshot;
+    private volatile bool _stale = true;
+    private long _lastLoadTicks;
+    private int _backgroundRefresh;
+
+    /// <summary>The snapshot in hand, without waiting; null before the first load.</summary>
+    public KeySnapshot? Current
+    {
+        get
+        {
+            var snapshot = _snapshot;
+            if (snapshot is not null && (_stale || time.GetUtcNow() - snapshot.LoadedAt > RefreshInterval))
+            {
+                RefreshInBackground();
+            }
+
+            return snapshot;
+        }
+    }
+
+    public async ValueTask<KeySnapshot> GetAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = _snapshot;
+        if (snapshot is null || _stale)
+        {
+            return await RefreshAsync(cancellationToken);
+        }
+
+        if (time.GetUtcNow() - snapshot.LoadedAt > RefreshInterval)
+        {
+            RefreshInBackground();
+        }
+
+        return snapshot;
+    }
+
+    /// <summary>A token named a kid we do not hold: maybe another replica rotated. Reload, at most once a second.</summary>
+    public async ValueTask<KeySnapshot?> RefreshForUnknownKidAsync(CancellationToken cancellationToken)
+    {
+        var last = Interlocked.Read(ref _lastLoadTicks);
+        if (_snapshot is not null && time.GetUtcNow().UtcTicks - last < UnknownKidRefreshInterval.Ticks)
+        {
+            return _snapshot;
+        }
+
+        return await RefreshAsync(cancellationToken);
+    }
+
+    /// <summary>Forces the next read to reload (after a rotation).</summary>
+    public void MarkStale() => _stale = true;
+
+    public async Task<KeySnapshot> RefreshAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            _stale = false;
+            var snapshot = await LoadAsync(cancellationToken);
+            Interlocked.Exchange(ref _snapshot, snapshot);
+            Interlocked.Exchange(ref _lastLoadTicks, snapshot.LoadedAt.UtcTicks);
+            return snapshot;
+        }
+        catch
+        {
+            _stale = true;
+            throw;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private void RefreshInBackground()
+    {
+        if (Interlocked.Exchange(ref _backgroundRefresh, 1) == 1)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await RefreshAsync(CancellationToken.None);
+            }
+#pragma warning disable CA1031 // A failed background reload keeps the last good key set; the next read retries.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                LogRefreshFailed(logger, e);
+            }
+            finally
+            {
+                Interlocked.Exchange(ref _backgroundRefresh, 0);
+            }
+        });
+    }
+
+    private async Task<KeySnapshot> LoadAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var publishedSince = now - settings.RetiredKeyGrace;
+        List<SigningKey> rows;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<FreesideDb>();
+            rows = await db.Set<SigningKey>().AsNoTracking()
+                .Where(k => k.RetiredAt == null || k.RetiredAt > publishedSince)
+                .OrderByDescending(k => k.ActivatedAt)
+                .ToListAsync(cancellationToken);
+        }
+
+        ActiveSigningKey? active = null;
+        var published = new Dictionary<string, ECDsaSecurityKey>(StringComparer.Ordinal);
+        var jwks = new List<PublicJwk>();
+        foreach (var row in rows)
+        {
+            var jwk = JsonSerializer.Deserialize<PublicJwk>(row.PublicJwk, PublicJwkJson.Options)!;
+            published[row.Kid] = new ECDsaSecurityKey(SigningKeyMaterial.PublicKey(jwk)) { KeyId = row.Kid };
+            jwks.Add(jwk);
+            if (row.RetiredAt is not null)
+            {
+                continue;
+            }
+
+            if (row.KekId != protector.KekId || protector.TryOpen(row.PrivateKeyCiphertext, row.Kid) is not { } d)
+            {
+                LogActiveKeySealedElsewhere(logger, row.Kid, row.KekId);
+                continue;
+            }
+
+            try
+            {
+                var privateKey = new ECDsaSecurityKey(SigningKeyMaterial.PrivateKey(jwk, d)) { KeyId = row.Kid };
+                active = new ActiveSigningKey(row.Kid, row.ActivatedAt, new SigningCredentials(privateKey, SecurityAlgorithms.EcdsaSha256));
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(d);
+            }
+        }
+
+        var document = JsonSerializer.SerializeToUtf8Bytes(new { keys = jwks }, PublicJwkJson.Options);
+        var etag = "\"" + Base64UrlEncoder.Encode(SHA256.HashData(document)) + "\"";
+        return new KeySnapshot(active, published.ToFrozenDictionary(StringComparer.Ordinal), document, etag, now);
+    }
+
+    public void Dispose() => _gate.Dispose();
+
+    [LoggerMessage(EventId = 4101, Level = LogLevel.Warning, Message = "Reloading the signing keys failed; keeping the previous key set")]
+    private static partial void LogRefreshFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4102, Level = LogLevel.Error,
+        Message = "The active signing key {Kid} was sealed under another key-encryption key ({KekId}); it cannot sign until a rotation replaces it")]
+    private static partial void LogActiveKeySealedElsewhere(ILogger logger, string kid, string kekId);
+}
+
+public sealed record ActiveSigningKey(string Kid, DateTimeOffset ActivatedAt, SigningCredentials Credentials);
+
+public sealed class KeySnapshot(
+    ActiveSigningKey? active,
+    FrozenDictionary<string, ECDsaSecurityKey> published,
+    byte[] jwksDocument,
+    string etag,
+    DateTimeOffset loadedAt)
+{
+    public ActiveSigningKey? Active { get; } = active;
+
+    public FrozenDictionary<string, ECDsaSecurityKey> Published { get; } = published;
+
+    public byte[] JwksDocument { get; } = jwksDocument;
+
+    /// <summary>Strong validator: the base64url SHA-256 of the exact document bytes.</summary>
+    public string ETag { get; } = etag;
+
+    public DateTimeOffset LoadedAt { get; } = loadedAt;
+}

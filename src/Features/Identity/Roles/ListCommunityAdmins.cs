@@ -1,0 +1,55 @@
+using FluentValidation;
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Mediation;
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Communities;
+using Freeside.Features.Identity.Ethereum;
+using MediatR;
+using Microsoft.EntityFrameworkCore;
+
+namespace Freeside.Features.Identity.Roles;
+
+public static class ListCommunityAdmins
+{
+    /// <summary>A community-admin read: only a signed-in admin of this very community may list its admins.</summary>
+    public sealed record Query(string Community, EthereumAddress Caller) : IQuery<IReadOnlyList<CommunityAdminView>>;
+
+    public sealed class Validator : AbstractValidator<Query>
+    {
+        public Validator() => RuleFor(q => q.Community).NotEmpty().MaximumLength(63);
+    }
+
+    internal sealed class Handler(FreesideDb db) : IRequestHandler<Query, Result<IReadOnlyList<CommunityAdminView>>>
+    {
+        public async Task<Result<IReadOnlyList<CommunityAdminView>>> Handle(Query request, CancellationToken cancellationToken)
+        {
+            var community = await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == request.Community, cancellationToken);
+            if (community is null)
+            {
+                return new NotFound("community", request.Community);
+            }
+
+            // Row-level security scopes reads to one community, and the scope lives in a transaction:
+            // a read-only one, never committed, only disposed.
+            var strategy = db.Database.CreateExecutionStrategy();
+            var admins = await strategy.ExecuteAsync(async ct =>
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync(ct);
+                await db.EnterCommunityAsync(community.Id, ct);
+                return await db.Set<CommunityAdmin>().AsNoTracking()
+                    .Where(a => a.CommunityId == community.Id)
+                    .OrderBy(a => a.AddedAt)
+                    .ToListAsync(ct);
+            }, cancellationToken);
+
+            var caller = "0x" + Convert.ToHexStringLower(request.Caller.ToArray());
+            if (!admins.Any(a => a.Address == caller))
+            {
+                return new AccessDenied($"Only an admin of '{community.Slug}' may do this.");
+            }
+
+            return admins.Select(a => new CommunityAdminView(community.Slug, EthereumAddress.TryParse(a.Address, out var address)
+                ? address.ToChecksumString() : a.Address, a.AddedAt)).ToList();
+        }
+    }
+}

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Freeside.Tests.Infrastructure;
+
+namespace Freeside.Tests.Identity.Ownership;
+
+/// <summary>
+/// A real local chain: anvil from tools/chain's npm packages on a free port with a throw-away state
+/// directory, the demo collections deployed (DemoCollection is ERC-721 Enumerable, PlainCollection is
+/// not) and tokens 1-3 minted to the demo wallet. Installs the npm packages once if they are missing.
+/// </summary>
+public sealed class AnvilChain : IAsyncDisposable
+{
+    private static readonly SemaphoreSlim InstallGate = new(1, 1);
+
+    private readonly string _stateDirectory;
+
+    private AnvilChain(string stateDirectory, Uri rpcUrl, string collection, string plainCollection)
+    {
+        _stateDirectory = stateDirectory;
+        RpcUrl = rpcUrl;
+        Collection = collection;
+        PlainCollection = plainCollection;
+    }
+
+    public static string ToolsDirectory => Path.Combine(TestEnvironment.RepositoryRoot, "tools", "chain");
+
+    public Uri RpcUrl { get; }
+
+    public string Collection { get; }
+
+    public string PlainCollection { get; }
+
+    public static async Task<AnvilChain> StartAsync()
+    {
+        await InstallGate.WaitAsync();
+        try
+        {
+            if (!Directory.Exists(Path.Combine(ToolsDirectory, "node_modules", "@foundry-rs")))
+            {
+                await RunAsync("npm", "ci", "--no-audit", "--no-fund");
+            }
+
+            await RunAsync("node", "chain.mjs", "compile");
+        }
+        finally
+        {
+            InstallGate.Release();
+        }
+
+        var state = Path.Combine(Path.GetTempPath(), "freeside-anvil-" + Guid.NewGuid().ToString("N")[..8]);
+        var url = (await RunAsync(Path.Combine(ToolsDirectory, "start-anvil.sh"), FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture), state)).Trim();
+        var demo = JsonDocument.Parse(await RunAsync("node", "chain.mjs", "demo", "--rpc", url)).RootElement;
+        return new AnvilChain(state, new Uri(url), demo.GetProperty("collection").GetString()!, demo.GetProperty("plain_collection").GetString()!);
+    }
+
+    public Task TransferAsync(TestWallet from, string contract, string to, int tokenId) =>
+        RunAsync("node", "chain.mjs", "transfer", "--rpc", RpcUrl.ToString().TrimEnd('/'), "--key", from.PrivateKey, "--contract", contract,
+            "--to", to, "--token", tokenId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    public async ValueTask DisposeAsync()
+    {
+        await RunAsync(Path.Combine(ToolsDirectory, "stop-anvil.sh"), _stateDirectory);
+        Directory.Delete(_stateDirectory, recursive: true);
+    }
+
+    private static async Task<string> RunAsync(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file) { WorkingDirectory = ToolsDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {process.ExitCode}: {await stderr}");
+        }
+
+        return stdout;
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>
+/// The app wired to a fresh anvil (chain 31337), plus two broken chains: chain 1 points at a closed
+/// port, chain 10 at a socket that accepts and never answers (the 1 s timeout fires).
+/// </summary>
+public sealed class ChainApp : FreesideApp, IAsyncLifetime
+{
+    private TcpListener? _silent;
+
+    public AnvilChain Chain { get; private set; } = null!;
+
+    protected override IDictionary<string, string?> Settings(TestDatabase database)
+    {
+        var settings = base.Settings(database);
+        settings["CHAIN_RPC_URLS"] = $"31337={Chain.RpcUrl};1=http://127.0.0.1:{AnvilChain.FreePort()};10=http://127.0.0.1:{((IPEndPoint)_silent!.LocalEndpoint).Port}";
+        settings["NFT_OWNERSHIP_CACHE_SECONDS"] = "2";
+        settings["CHAIN_RPC_TIMEOUT_SECONDS"] = "1";
+        return settings;
+    }
+
+    async Task IAsyncLifetime.InitializeAsync()
+    {
+        Chain = await AnvilChain.StartAsync();
+        _silent = new TcpListener(IPAddress.Loopback, 0);
+        _silent.Start();
+        await base.InitializeAsync();
+    }
+
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        await base.DisposeAsync();
+        _silent?.Dispose();
+        await Chain.DisposeAsync();
+    }
+}
