@@ -3,6 +3,8 @@ using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Communities;
+using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Identity.Roles;
 using MediatR;
 using Microsoft.EntityFrameworkCore;
 
@@ -10,7 +12,8 @@ namespace Freeside.Features.Ledger;
 
 public static class GetBalance
 {
-    public sealed record Query(string Slug) : IQuery<BalanceView>;
+    /// <param name="Viewer">The signed-in wallet asking, which must administer the community; null for the platform admin.</param>
+    public sealed record Query(string Slug, EthereumAddress? Viewer = null) : IQuery<BalanceView>;
 
     public sealed record BalanceView(long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro, IReadOnlyList<LotView> Lots);
 
@@ -33,16 +36,15 @@ public static class GetBalance
                 return new NotFound("community", request.Slug);
             }
 
-            // A read-only transaction only to carry the tenant scope for row-level security; nothing is written.
-            var lots = await db.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
+            if (request.Viewer is { } viewer && !await CommunityAdmins.IsAdminAsync(db, community.Id, viewer, cancellationToken))
             {
-                await using var scope = await db.Database.BeginTransactionAsync(ct);
-                await db.EnterCommunityAsync(community.Id, ct);
-                return await db.Set<CreditLot>().AsNoTracking()
-                    .Where(l => l.CommunityId == community.Id)
-                    .OrderBy(l => l.ExpiresAt == null).ThenBy(l => l.ExpiresAt).ThenBy(l => l.CreatedAt)
-                    .ToListAsync(ct);
-            }, cancellationToken);
+                return new AccessDenied($"Only an admin of '{community.Slug}' or a platform admin may see its balance.");
+            }
+
+            var lots = await db.ReadInCommunityAsync(community.Id, ct => db.Set<CreditLot>().AsNoTracking()
+                .Where(l => l.CommunityId == community.Id)
+                .OrderBy(l => l.ExpiresAt == null).ThenBy(l => l.ExpiresAt).ThenBy(l => l.CreatedAt)
+                .ToListAsync(ct), cancellationToken);
             var now = time.GetUtcNow();
             // Credit on a lot past its expiry is not spendable even before the expiry sweep books it.
             var spendable = lots.Where(l => l.ExpiresAt is null || l.ExpiresAt > now).Sum(l => l.Available);

@@ -1,5 +1,6 @@
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Identity.Sessions;
 using MediatR;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -22,12 +23,12 @@ public sealed class LedgerEndpoints : IEndpointModule
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesValidationProblem();
 
-        // Platform admin until Identity brings community admins.
         group.MapGet("/communities/{slug}/balance", BalanceAsync)
-            .RequirePlatformAdmin()
+            .RequirePlatformAdminOrSession()
             .WithName("GetBalance")
-            .WithSummary("A community's credit balance and its lots, in micro-USD.")
+            .WithSummary("A community's credit balance and its lots, in micro-USD (platform admin, or a community admin's session).")
             .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         group.MapGet("/admin/community/{slug}/conservation", ConservationAsync)
@@ -61,8 +62,8 @@ public sealed class LedgerEndpoints : IEndpointModule
     }
 
     private static async Task<Results<Ok<GetBalance.BalanceView>, ProblemHttpResult>> BalanceAsync(
-        string slug, IMediator mediator, CancellationToken cancellationToken) =>
-        (await mediator.Send(new GetBalance.Query(slug), cancellationToken)).ToOk();
+        string slug, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new GetBalance.Query(slug, http.CallerOrPlatform()?.Address), cancellationToken)).ToOk();
 
     private static async Task<Results<Ok<AuditConservation.AuditReport>, ProblemHttpResult>> ConservationAsync(
         string slug, IMediator mediator, CancellationToken cancellationToken) =>

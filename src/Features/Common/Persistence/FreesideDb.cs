@@ -24,6 +24,28 @@ public sealed class FreesideDb(DbContextOptions<FreesideDb> options) : DbContext
     public Task EnterCommunityAsync(Guid communityId, CancellationToken cancellationToken) =>
         SetScopeAsync(communityId.ToString(), cancellationToken);
 
+    /// <summary>
+    /// Runs a read under one community's row-level-security scope. The scope lives in a transaction,
+    /// so the read gets a read-only one that is never committed, only disposed. Inside a command's
+    /// transaction the scope is simply entered.
+    /// </summary>
+    public async Task<T> ReadInCommunityAsync<T>(Guid communityId, Func<CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    {
+        if (Database.CurrentTransaction is not null)
+        {
+            await EnterCommunityAsync(communityId, cancellationToken);
+            return await read(cancellationToken);
+        }
+
+        return await Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
+        {
+            await using var transaction = await Database.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
+            await Database.ExecuteSqlRawAsync("SET TRANSACTION READ ONLY", ct);
+            await EnterCommunityAsync(communityId, ct);
+            return await read(ct);
+        }, cancellationToken);
+    }
+
     /// <summary>Platform-wide scope for platform-admin commands and jobs that span communities.</summary>
     public Task EnterPlatformScopeAsync(CancellationToken cancellationToken) => SetScopeAsync("*", cancellationToken);
 

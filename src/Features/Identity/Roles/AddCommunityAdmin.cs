@@ -39,7 +39,7 @@ public static class AddCommunityAdmin
 
             await db.EnterCommunityAsync(community.Id, cancellationToken);
             EthereumAddress.TryParse(request.Address, out var address);
-            var stored = "0x" + Convert.ToHexStringLower(address.ToArray());
+            var stored = CommunityAdmins.Stored(address);
             if (await db.Set<CommunityAdmin>().AnyAsync(a => a.CommunityId == community.Id && a.Address == stored, cancellationToken))
             {
                 return new AlreadyExists("community admin", $"{address.ToChecksumString()} is already an admin of '{community.Slug}'.");

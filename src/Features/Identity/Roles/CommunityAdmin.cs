@@ -1,3 +1,5 @@
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Identity.Ethereum;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 
@@ -20,6 +22,20 @@ public sealed class CommunityAdminConfiguration : IEntityTypeConfiguration<Commu
     {
         builder.ToTable("community_admins");
         builder.HasKey(a => new { a.CommunityId, a.Address });
+    }
+}
+
+/// <summary>The community-admin role check every community-admin endpoint shares.</summary>
+public static class CommunityAdmins
+{
+    public static string Stored(EthereumAddress address) => "0x" + Convert.ToHexStringLower(address.ToArray());
+
+    public static Task<bool> IsAdminAsync(FreesideDb db, Guid communityId, EthereumAddress wallet, CancellationToken cancellationToken)
+    {
+        var stored = Stored(wallet);
+        return db.ReadInCommunityAsync(communityId,
+            ct => db.Set<CommunityAdmin>().AsNoTracking().AnyAsync(a => a.CommunityId == communityId && a.Address == stored, ct),
+            cancellationToken);
     }
 }
 

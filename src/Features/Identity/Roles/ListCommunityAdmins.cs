@@ -29,24 +29,15 @@ public static class ListCommunityAdmins
                 return new NotFound("community", request.Community);
             }
 
-            // Row-level security scopes reads to one community, and the scope lives in a transaction:
-            // a read-only one, never committed, only disposed.
-            var strategy = db.Database.CreateExecutionStrategy();
-            var admins = await strategy.ExecuteAsync(async ct =>
-            {
-                await using var transaction = await db.Database.BeginTransactionAsync(ct);
-                await db.EnterCommunityAsync(community.Id, ct);
-                return await db.Set<CommunityAdmin>().AsNoTracking()
-                    .Where(a => a.CommunityId == community.Id)
-                    .OrderBy(a => a.AddedAt)
-                    .ToListAsync(ct);
-            }, cancellationToken);
-
-            var caller = "0x" + Convert.ToHexStringLower(request.Caller.ToArray());
-            if (!admins.Any(a => a.Address == caller))
+            if (!await CommunityAdmins.IsAdminAsync(db, community.Id, request.Caller, cancellationToken))
             {
                 return new AccessDenied($"Only an admin of '{community.Slug}' may do this.");
             }
+
+            var admins = await db.ReadInCommunityAsync(community.Id, ct => db.Set<CommunityAdmin>().AsNoTracking()
+                .Where(a => a.CommunityId == community.Id)
+                .OrderBy(a => a.AddedAt)
+                .ToListAsync(ct), cancellationToken);
 
             return admins.Select(a => new CommunityAdminView(community.Slug, EthereumAddress.TryParse(a.Address, out var address)
                 ? address.ToChecksumString() : a.Address, a.AddedAt)).ToList();

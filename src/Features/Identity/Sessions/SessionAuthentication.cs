@@ -1,3 +1,5 @@
+using Freeside.Features.Common.Configuration;
+using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,28 +20,55 @@ public static class SessionAuthentication
         where TBuilder : IEndpointConventionBuilder =>
         builder.AddEndpointFilter(async (context, next) =>
         {
-            var http = context.HttpContext;
-            var token = TokenFrom(http.Request);
-            if (token is null)
-            {
-                return new Unauthenticated("Sign in with Ethereum first: send the session token as a Bearer token or cookie.").ToProblem();
-            }
-
-            var services = http.RequestServices;
-            var validation = await services.GetRequiredService<SessionTokens>().ValidateAsync(token, http.RequestAborted);
-            if (validation.Session is not { } session)
-            {
-                return new Unauthenticated(validation.Failure!).ToProblem();
-            }
-
-            if (await services.GetRequiredService<RevocationList>().IsRevokedAsync(session.Jti, http.RequestAborted))
-            {
-                return new Unauthenticated("The session has been logged out.").ToProblem();
-            }
-
-            http.Items[typeof(Session)] = session;
-            return await next(context);
+            var failure = await AuthenticateAsync(context.HttpContext);
+            return failure is null ? await next(context) : failure.ToProblem();
         }).WithMetadata(new SessionRequiredMarker());
+
+    /// <summary>
+    /// The platform admin bearer token, or else a wallet session (which the handler must then check
+    /// against the resource, e.g. community admin of that community). <see cref="CallerOrPlatform"/>
+    /// tells which.
+    /// </summary>
+    public static TBuilder RequirePlatformAdminOrSession<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            if (PlatformAdmin.IsPlatformAdmin(http.Request, http.RequestServices.GetRequiredService<FreesideSettings>().AdminToken))
+            {
+                return await next(context);
+            }
+
+            var failure = await AuthenticateAsync(http);
+            return failure is null ? await next(context) : failure.ToProblem();
+        }).WithMetadata(new SessionRequiredMarker());
+
+    private static async Task<Unauthenticated?> AuthenticateAsync(HttpContext http)
+    {
+        var token = TokenFrom(http.Request);
+        if (token is null)
+        {
+            return new Unauthenticated("Sign in with Ethereum first: send the session token as a Bearer token or cookie.");
+        }
+
+        var services = http.RequestServices;
+        var validation = await services.GetRequiredService<SessionTokens>().ValidateAsync(token, http.RequestAborted);
+        if (validation.Session is not { } session)
+        {
+            return new Unauthenticated(validation.Failure!);
+        }
+
+        if (await services.GetRequiredService<RevocationList>().IsRevokedAsync(session.Jti, http.RequestAborted))
+        {
+            return new Unauthenticated("The session has been logged out.");
+        }
+
+        http.Items[typeof(Session)] = session;
+        return null;
+    }
+
+    /// <summary>The wallet session, or null when the platform admin token authenticated the request.</summary>
+    public static Session? CallerOrPlatform(this HttpContext context) => context.Items[typeof(Session)] as Session;
 
     public static Session Caller(this HttpContext context) =>
         context.Items[typeof(Session)] as Session
