@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Freeside.Features.Identity.Sessions;
 using Freeside.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
 
 namespace Freeside.Tests.Identity.Sessions;
@@ -66,13 +67,24 @@ public sealed class SessionLifecycleTests(SessionLifecycleApp app) : IClassFixtu
 
         using (var redis = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.RedisUrl!.Replace("redis://", "", StringComparison.Ordinal) + ",defaultDatabase=11"))
         {
-            var db = redis.GetDatabase();
-            (await db.KeyExistsAsync(RevocationList.Key(jti))).ShouldBeTrue();
-            await db.KeyDeleteAsync([RevocationList.Key(jti), RevocationList.SyncedMarker]);
+            await redis.GetDatabase().KeyDeleteAsync(RevocationList.Key(jti));
         }
 
         (await client.GetAsync("/api/v1/auth/session")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
-        await Task.Delay(500);
+    }
+
+    [Fact]
+    public async Task IsRevoked_RevocationMissingFromRedisAndProcess_PostgresStillRefuses()
+    {
+        // Another replica logged the token out while Redis was away: only PostgreSQL knows.
+        var token = await IdentityHttp.SessionTokenAsync(app, TestWallet.Third);
+        var client = app.CreateClient().WithBearer(token);
+        (await client.GetAsync("/api/v1/auth/session")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var session = (await app.Services.GetRequiredService<SessionTokens>().ValidateAsync(token, CancellationToken.None)).Session!;
+
+        await app.Database.ExecuteAsync(
+            $"INSERT INTO revoked_sessions (jti, revoked_at, expires_at) VALUES ('{session.Jti}', now(), now() + interval '1 hour')");
+
         (await client.GetAsync("/api/v1/auth/session")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
     }
 
