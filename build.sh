@@ -265,9 +265,9 @@ print_walkthrough() {
 
   Sign in with Ethereum as the demo wallet (prints {token, address, chain_id, expires_at}):
     node tools/chain/chain.mjs siwe-login --base-url $WEB_URL --key $DEMO_KEY
-  Then, with TOKEN set to that token:
-    curl -s $WEB_URL/api/v1/auth/session -H "Authorization: Bearer \$TOKEN"
-    curl -s "$WEB_URL/api/v1/me/nfts?community=demo" -H "Authorization: Bearer \$TOKEN"
+  Then, with SESSION set to that token:
+    curl -s $WEB_URL/api/v1/auth/session -H "Authorization: Bearer \$SESSION"
+    curl -s "$WEB_URL/api/v1/me/nfts?community=demo" -H "Authorization: Bearer \$SESSION"
     curl -s $WEB_URL/.well-known/jwks.json
 
   Ctrl-C stops Freeside, the finn stand-in, anvil, Redis and PostgreSQL.
