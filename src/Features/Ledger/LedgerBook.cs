@@ -254,8 +254,7 @@ internal sealed class LedgerBook
             var request = requests[i];
             if (settled[i] is not { } done)
             {
-                var existing = await _db.Set<CreditReservation>().AsNoTracking()
-                    .SingleOrDefaultAsync(r => r.Id == request.ReservationId && (request.AccountId == null || r.AccountId == request.AccountId), cancellationToken);
+                var existing = await FindReservationAsync(request.ReservationId, request.AccountId, cancellationToken);
                 results[i] = existing switch
                 {
                     null => new NotFound("reservation", request.ReservationId.ToString()),
@@ -328,8 +327,7 @@ internal sealed class LedgerBook
             var request = requests[i];
             if (settled[i] is not { } done)
             {
-                var existing = await _db.Set<CreditReservation>().AsNoTracking()
-                    .SingleOrDefaultAsync(r => r.Id == request.ReservationId && (request.AccountId == null || r.AccountId == request.AccountId), cancellationToken);
+                var existing = await FindReservationAsync(request.ReservationId, request.AccountId, cancellationToken);
                 results[i] = existing switch
                 {
                     null => new NotFound("reservation", request.ReservationId.ToString()),
@@ -634,6 +632,11 @@ internal sealed class LedgerBook
 
         return existing.Held == amount.Micro ? View(existing, replayed: true) : new IdempotencyKeyReused(key);
     }
+
+    /// <summary>A reservation that did not settle now: already settled, someone else's, or unknown.</summary>
+    private Task<CreditReservation?> FindReservationAsync(Guid reservationId, Guid? accountId, CancellationToken cancellationToken) =>
+        _db.Set<CreditReservation>().AsNoTracking()
+            .SingleOrDefaultAsync(r => r.Id == reservationId && (accountId == null || r.AccountId == accountId), cancellationToken);
 
     private Task<bool> AccountExistsAsync(Guid accountId, CancellationToken cancellationToken) =>
         _db.Set<CreditAccount>().AsNoTracking().AnyAsync(a => a.Id == accountId, cancellationToken);
