@@ -3,7 +3,8 @@ using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Persistence;
 using Freeside.Web;
 
-var builder = WebApplication.CreateBuilder(args);
+// appsettings.json sits beside the binaries, wherever the process is started from.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 var loaded = FreesideSettings.Load(builder.Configuration, builder.Environment.IsDevelopment());
 if (loaded.Settings is not { } settings)
 {
