@@ -28,6 +28,7 @@ public static class IdentityBench
             ["DATABASE_MIGRATION_URL"] = context.OwnerConnectionString,
             ["FREESIDE_ADMIN_TOKEN"] = "bench-admin-token-0123456789abcdef",
             ["FREESIDE_KEY_ENCRYPTION_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            ["SIWE_DOMAINS"] = "app.example.com",
         }).Build();
         var settings = FreesideSettings.Load(configuration, isDevelopment: false).Settings
             ?? throw new InvalidOperationException("bench settings are invalid");

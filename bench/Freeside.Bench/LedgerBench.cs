@@ -91,6 +91,7 @@ public static class LedgerBench
             ["DATABASE_MIGRATION_URL"] = ownerConnectionString,
             ["FREESIDE_ADMIN_TOKEN"] = "bench-admin-token-0123456789abcdef",
             ["FREESIDE_KEY_ENCRYPTION_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            ["SIWE_DOMAINS"] = "app.example.com",
             ["FREESIDE_JOBS_ENABLED"] = "false",
         }).Build();
         var loaded = FreesideSettings.Load(configuration, isDevelopment: false);

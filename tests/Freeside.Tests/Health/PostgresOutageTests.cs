@@ -20,6 +20,7 @@ public sealed class PostgresOutageTests
             builder.UseSetting("REDIS_URL", TestEnvironment.RedisUrl ?? "");
             builder.UseSetting("FREESIDE_ADMIN_TOKEN", FreesideApp.AdminToken);
             builder.UseSetting("FREESIDE_KEY_ENCRYPTION_KEY", Convert.ToBase64String(new byte[32]));
+            builder.UseSetting("SIWE_DOMAINS", "localhost");
         });
         var client = factory.CreateClient();
         (await client.GetAsync("/health")).StatusCode.ShouldBe(HttpStatusCode.OK);

@@ -55,6 +55,12 @@ public sealed record IdentitySettings
             domains.Add(domain.ToLowerInvariant());
         }
 
+        if (!isDevelopment && domains.Count == 0 && errors.Count == before)
+        {
+            // Without it nobody could sign in; say so at start-up rather than with every refused message.
+            errors.Add("SIWE_DOMAINS: is required outside Development (the host[:port] users sign in to, e.g. app.example.com)");
+        }
+
         var chainIds = DefaultChainIds;
         if (configuration["SIWE_CHAIN_IDS"] is { Length: > 0 } rawChains)
         {

@@ -13,6 +13,7 @@ public sealed class ConfigurationTests
         ["REDIS_URL"] = "redis://:pw@cache.internal:6380/2",
         ["FREESIDE_ADMIN_TOKEN"] = "an-admin-token-that-is-long-enough-for-prod",
         ["FREESIDE_KEY_ENCRYPTION_KEY"] = Convert.ToBase64String(new byte[32]),
+        ["SIWE_DOMAINS"] = "app.example.com",
     };
 
     private static SettingsResult Load(Dictionary<string, string?> values, bool development = false) =>

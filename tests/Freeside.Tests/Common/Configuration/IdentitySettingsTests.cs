@@ -10,6 +10,7 @@ public sealed class IdentitySettingsTests
         ["DATABASE_URL"] = "postgres://freeside_app@db.internal:5432/freeside",
         ["FREESIDE_ADMIN_TOKEN"] = "an-admin-token-that-is-long-enough-for-prod",
         ["FREESIDE_KEY_ENCRYPTION_KEY"] = Convert.ToBase64String(Enumerable.Range(0, 32).Select(i => (byte)i).ToArray()),
+        ["SIWE_DOMAINS"] = "app.example.com",
     };
 
     private static SettingsResult Load(Dictionary<string, string?> values, bool development = false) =>
@@ -25,6 +26,16 @@ public sealed class IdentitySettingsTests
 
         result.Settings.ShouldBeNull();
         result.Errors.ShouldHaveSingleItem().ShouldStartWith("FREESIDE_KEY_ENCRYPTION_KEY:");
+    }
+
+    [Fact]
+    public void Load_Production_WithoutSiweDomains_RefusesNamingIt()
+    {
+        var values = new Dictionary<string, string?>(Valid);
+        values.Remove("SIWE_DOMAINS");
+
+        Load(values).Errors.ShouldHaveSingleItem().ShouldStartWith("SIWE_DOMAINS:");
+        Load(values, development: true).Settings.ShouldNotBeNull().Identity.SiweDomains.ShouldBeEmpty();
     }
 
     [Fact]
