@@ -1,3 +1,4 @@
+using Freeside.Features.Common.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 
@@ -58,4 +59,11 @@ public sealed record CommunityView(
         community.CollectionAddress,
         community.DefaultAccessLevel,
         community.CreatedAt);
+}
+
+public static class CommunityLookup
+{
+    /// <summary>The community with this slug, untracked, or null; what every slice keyed by slug starts with.</summary>
+    public static Task<Community?> FindCommunityAsync(this FreesideDb db, string slug, CancellationToken cancellationToken) =>
+        db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == slug, cancellationToken);
 }

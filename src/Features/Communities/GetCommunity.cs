@@ -20,8 +20,7 @@ public static class GetCommunity
     {
         public async Task<Result<CommunityView>> Handle(Query request, CancellationToken cancellationToken)
         {
-            var community = await db.Set<Community>().AsNoTracking()
-                .SingleOrDefaultAsync(c => c.Slug == request.Slug, cancellationToken);
+            var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
             return community is null ? new NotFound("community", request.Slug) : CommunityView.From(community);
         }
     }

@@ -41,7 +41,7 @@ public static partial class AuditConservation
             Guid[] accounts = [];
             if (request.Slug is not null)
             {
-                var community = await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == request.Slug, cancellationToken);
+                var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
                 if (community is null)
                 {
                     return new NotFound("community", request.Slug);

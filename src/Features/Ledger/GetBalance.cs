@@ -30,7 +30,7 @@ public static class GetBalance
     {
         public async Task<Result<BalanceView>> Handle(Query request, CancellationToken cancellationToken)
         {
-            var community = await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == request.Slug, cancellationToken);
+            var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
             if (community is null)
             {
                 return new NotFound("community", request.Slug);

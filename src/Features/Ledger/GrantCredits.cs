@@ -34,7 +34,7 @@ public static class GrantCredits
     {
         public async Task<Result<GrantView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var community = await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == request.Slug, cancellationToken);
+            var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
             if (community is null)
             {
                 return new NotFound("community", request.Slug);

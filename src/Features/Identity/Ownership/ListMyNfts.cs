@@ -47,7 +47,7 @@ public static class ListMyNfts
     {
         public async Task<Result<View>> Handle(Query request, CancellationToken cancellationToken)
         {
-            var community = await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == request.Community, cancellationToken);
+            var community = await db.FindCommunityAsync(request.Community, cancellationToken);
             if (community is null)
             {
                 return new NotFound("community", request.Community);

@@ -31,7 +31,7 @@ public static class AddCommunityAdmin
     {
         public async Task<Result<CommunityAdminView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var community = await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == request.Community, cancellationToken);
+            var community = await db.FindCommunityAsync(request.Community, cancellationToken);
             if (community is null)
             {
                 return new NotFound("community", request.Community);

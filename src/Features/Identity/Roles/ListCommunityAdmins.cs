@@ -23,7 +23,7 @@ public static class ListCommunityAdmins
     {
         public async Task<Result<IReadOnlyList<CommunityAdminView>>> Handle(Query request, CancellationToken cancellationToken)
         {
-            var community = await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == request.Community, cancellationToken);
+            var community = await db.FindCommunityAsync(request.Community, cancellationToken);
             if (community is null)
             {
                 return new NotFound("community", request.Community);
