@@ -38,29 +38,34 @@ public static class ApplyLedgerBatch
         public async Task<Result<IReadOnlyList<IResultOutcome>>> Handle(Command request, CancellationToken cancellationToken)
         {
             var book = new LedgerBook(db, touched, touches, time);
-            await book.EnterAsync(cancellationToken);
+            var reserves = request.Operations.OfType<ReserveCredits.Command>().ToList();
             var settling = request.Operations
                 .Select(o => o switch { FinalizeReservation.Command f => f.ReservationId, ReleaseReservation.Command r => r.ReservationId, _ => Guid.Empty })
-                .Where(id => id != Guid.Empty).Distinct().Order().ToArray();
-            await book.LockReservationsAsync(settling, cancellationToken);
-            await book.PrefetchLotsAsync(
-                [.. request.Operations.OfType<ReserveCredits.Command>().Select(r => r.AccountId)], settling, cancellationToken);
+                .Where(id => id != Guid.Empty).ToList();
+            await book.LoadAsync([.. reserves.Select(r => (r.AccountId, r.IdempotencyKey))], settling, cancellationToken);
 
             // Settlements first: they return funds that the reserves in the same batch may then use.
             var outcomes = new IResultOutcome[request.Operations.Count];
-            var finalizes = Indexed<FinalizeReservation.Command>(request.Operations);
-            var finalized = await book.FinalizeManyAsync(
-                [.. finalizes.Select(f => new FinalizeRequest(f.Item.AccountId, f.Item.ReservationId, Money.FromMicro(f.Item.ChargedMicro), f.Item.Usage, f.Item.FinalizationId))],
-                metrics, cancellationToken);
-            Scatter(outcomes, finalizes, finalized);
-            var releases = Indexed<ReleaseReservation.Command>(request.Operations);
-            var released = await book.ReleaseManyAsync(
-                [.. releases.Select(r => new ReleaseRequest(r.Item.AccountId, r.Item.ReservationId, Expire: false, r.Item.Reason))], cancellationToken);
-            Scatter(outcomes, releases, released);
-            var reserves = Indexed<ReserveCredits.Command>(request.Operations);
-            var reserved = await book.ReserveManyAsync(
-                [.. reserves.Select(r => new ReserveRequest(r.Item.AccountId, Money.FromMicro(r.Item.AmountMicro), r.Item.IdempotencyKey, r.Item.NftId))], cancellationToken);
-            Scatter(outcomes, reserves, reserved);
+            for (var i = 0; i < outcomes.Length; i++)
+            {
+                if (request.Operations[i] is FinalizeReservation.Command f)
+                {
+                    outcomes[i] = book.Finalize(new FinalizeRequest(f.AccountId, f.ReservationId, Money.FromMicro(f.ChargedMicro), f.Usage, f.FinalizationId), metrics);
+                }
+                else if (request.Operations[i] is ReleaseReservation.Command r)
+                {
+                    outcomes[i] = book.Release(new ReleaseRequest(r.AccountId, r.ReservationId, Expire: false, r.Reason));
+                }
+            }
+
+            for (var i = 0; i < outcomes.Length; i++)
+            {
+                if (request.Operations[i] is ReserveCredits.Command r)
+                {
+                    outcomes[i] = book.Reserve(new ReserveRequest(r.AccountId, Money.FromMicro(r.AmountMicro), r.IdempotencyKey, r.NftId));
+                }
+            }
+
             if (outcomes.Any(o => o is null))
             {
                 throw new InvalidOperationException("A batch carried an operation the ledger does not know.");
@@ -69,17 +74,6 @@ public static class ApplyLedgerBatch
             await book.FlushAsync(cancellationToken);
             metrics.Batch(request.Operations.Count);
             return outcomes;
-        }
-
-        private static List<(int Index, T Item)> Indexed<T>(IReadOnlyList<ILedgerOperation> operations) =>
-            [.. operations.Select((o, i) => (Index: i, Operation: o)).Where(p => p.Operation is T).Select(p => (p.Index, (T)p.Operation))];
-
-        private static void Scatter<T, TResult>(IResultOutcome[] outcomes, List<(int Index, T Item)> items, IReadOnlyList<Result<TResult>> results)
-        {
-            for (var i = 0; i < items.Count; i++)
-            {
-                outcomes[items[i].Index] = results[i];
-            }
         }
     }
 }

@@ -47,11 +47,12 @@ public static class FinalizeReservation
         public async Task<Result<FinalizationView>> Handle(Command request, CancellationToken cancellationToken)
         {
             var book = new LedgerBook(db, touched, touches, time);
-            await book.EnterAsync(cancellationToken);
             try
             {
-                var result = await book.FinalizeAsync(request.AccountId, request.ReservationId, Money.FromMicro(request.ChargedMicro), request.Usage,
-                    request.FinalizationId, metrics, cancellationToken);
+                await book.LoadAsync([], [request.ReservationId], cancellationToken);
+                var result = book.Finalize(
+                    new FinalizeRequest(request.AccountId, request.ReservationId, Money.FromMicro(request.ChargedMicro), request.Usage, request.FinalizationId),
+                    metrics);
                 await book.FlushAsync(cancellationToken);
                 return result;
             }

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Freeside.Features.Common;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
@@ -10,11 +11,12 @@ using NpgsqlTypes;
 namespace Freeside.Features.Ledger;
 
 /// <summary>
-/// Posts ledger movements inside the current command's transaction. Lots are locked (FOR UPDATE, in
-/// id order) the first time a movement needs them and kept in memory until <see cref="FlushAsync"/>
-/// writes each changed lot once and every entry in one statement — so a batch of movements on a hot
-/// account costs a few round trips, not a few per movement. One book per handler attempt: the
-/// transaction behavior may re-run the whole unit after a deadlock, and a retry must start clean.
+/// Posts ledger movements inside the current command's transaction, in three steps: <see cref="LoadAsync"/>
+/// locks and reads every row the movements need in one round trip; <see cref="Reserve"/>,
+/// <see cref="Finalize"/> and <see cref="Release"/> decide in memory against those locked rows; and
+/// <see cref="FlushAsync"/> writes the outcome in one more round trip — so a batch of movements costs
+/// the same round trips as one. One book per handler attempt: the transaction behavior may re-run the
+/// whole unit after a deadlock, and a retry must start clean.
 /// </summary>
 internal sealed class LedgerBook
 {
@@ -24,9 +26,17 @@ internal sealed class LedgerBook
     private readonly DateTimeOffset _now;
     private readonly Dictionary<Guid, LotState> _lots = [];
     private readonly HashSet<Guid> _spendableLoaded = [];
+    private readonly Dictionary<Guid, Guid?> _accounts = [];
+    private readonly HashSet<(Guid AccountId, string Key)> _keysLoaded = [];
+    private readonly Dictionary<(Guid AccountId, string Key), ReservationState> _byKey = [];
+    private readonly HashSet<Guid> _settleLoaded = [];
+    private readonly Dictionary<Guid, ReservationState> _reservations = [];
+    private readonly List<ReservationState> _created = [];
+    private readonly List<ReservationState> _settled = [];
     private readonly HashSet<Guid> _dirty = [];
     private readonly List<PendingEntry> _entries = [];
     private readonly List<PendingUsage> _usage = [];
+    private bool _entered;
 
     public LedgerBook(FreesideDb db, TouchedAccounts touchedAccounts, LedgerTouches touches, TimeProvider time)
     {
@@ -40,7 +50,11 @@ internal sealed class LedgerBook
     public DateTimeOffset Now => _now;
 
     /// <summary>Ledger commands act for the platform on account ids; tenant isolation applies to reads by community.</summary>
-    public Task EnterAsync(CancellationToken cancellationToken) => _db.EnterPlatformScopeAsync(cancellationToken);
+    public async Task EnterAsync(CancellationToken cancellationToken)
+    {
+        await _db.EnterPlatformScopeAsync(cancellationToken);
+        _entered = true;
+    }
 
     public async Task<Guid> OpenAccountAsync(Guid? communityId, Guid? developerId, CancellationToken cancellationToken)
     {
@@ -96,302 +110,311 @@ internal sealed class LedgerBook
         return (existing, false);
     }
 
-    public async Task<Result<ReservationView>> ReserveAsync(
-        Guid accountId, Money amount, string idempotencyKey, string? nftId, CancellationToken cancellationToken) =>
-        (await ReserveManyAsync([new ReserveRequest(accountId, amount, idempotencyKey, nftId)], cancellationToken))[0];
-
     /// <summary>
-    /// Plans every hold against the locked lots in memory (a later request sees what an earlier one
-    /// took), inserts the planned reservations in one pipelined batch, and only then books the holds of
-    /// those that were inserted; a key already taken turns into its replay (or 409) and frees its plan.
+    /// Everything a set of movements needs, locked and read in one round trip: the idempotency keys of
+    /// the reserves (a transaction-scoped advisory lock each, so a key's existence read here stays true
+    /// until commit), the reservations already holding those keys, the reservations to settle (FOR
+    /// UPDATE), every lot the movements may touch (FOR UPDATE) and the reserving accounts. Locks are
+    /// always taken in the same order — keys, reservations, lots, each sorted — so two books never
+    /// deadlock. After this, <see cref="Reserve"/>, <see cref="Finalize"/> and <see cref="Release"/>
+    /// decide in memory and <see cref="FlushAsync"/> writes everything in one more round trip.
     /// </summary>
-    public async Task<IReadOnlyList<Result<ReservationView>>> ReserveManyAsync(IReadOnlyList<ReserveRequest> requests, CancellationToken cancellationToken)
+    public async Task LoadAsync(IReadOnlyCollection<(Guid AccountId, string Key)> reserveKeys, IReadOnlyCollection<Guid> settling, CancellationToken cancellationToken)
     {
-        await LoadSpendableAsync([.. requests.Select(r => r.AccountId)], cancellationToken);
-        var results = new Result<ReservationView>[requests.Count];
-        var remaining = new Dictionary<Guid, long>();
-        var firstByKey = new Dictionary<(Guid, string), int>();
-        var duplicates = new List<(int Index, int First)>();
-        var unresolved = new List<(int Index, long Available)>();
-        var planned = new List<Plan>();
-        for (var i = 0; i < requests.Count; i++)
+        var keys = reserveKeys.Where(k => !_keysLoaded.Contains(k)).Distinct().ToArray();
+        var accounts = keys.Select(k => k.AccountId).Where(a => !_spendableLoaded.Contains(a)).Distinct().ToArray();
+        var reservations = settling.Where(id => !_reservations.ContainsKey(id)).Distinct().Order().ToArray();
+        await using var batch = Batch();
+        if (!_entered)
         {
-            var request = requests[i];
-            if (firstByKey.TryGetValue((request.AccountId, request.IdempotencyKey), out var first))
-            {
-                duplicates.Add((i, first));
-                continue;
-            }
-
-            firstByKey[(request.AccountId, request.IdempotencyKey)] = i;
-            var candidates = _lots.Values
-                .Where(l => l.AccountId == request.AccountId && (l.ExpiresAt is null || l.ExpiresAt > _now))
-                .Select(l => (Lot: l, Left: remaining.TryGetValue(l.Id, out var left) ? left : l.Available))
-                .Where(c => c.Left > 0)
-                .OrderBy(c => c.Lot.ExpiresAt ?? DateTimeOffset.MaxValue).ThenBy(c => c.Lot.CreatedAt).ThenBy(c => c.Lot.Id)
-                .ToList();
-            var available = candidates.Aggregate(Money.Zero, (sum, c) => sum + Money.FromMicro(c.Left));
-            if (request.Amount > available || (candidates.Count == 0 && !await AccountExistsAsync(request.AccountId, cancellationToken)))
-            {
-                unresolved.Add((i, available.Micro));
-                continue;
-            }
-
-            var communityId = candidates.Count > 0 ? candidates[0].Lot.CommunityId : await AccountCommunityAsync(request.AccountId, cancellationToken);
-            var takes = new List<(LotState Lot, long Amount)>();
-            var left = request.Amount;
-            foreach (var (lot, lotLeft) in candidates)
-            {
-                if (left.IsZero)
-                {
-                    break;
-                }
-
-                var take = Money.Min(left, Money.FromMicro(lotLeft));
-                takes.Add((lot, take.Micro));
-                remaining[lot.Id] = lotLeft - take.Micro;
-                left -= take;
-            }
-
-            planned.Add(new Plan(i, Guid.CreateVersion7(), communityId, takes));
+            // Generic plans: the guard's statement is large enough that planning it anew for every
+            // command cost as much as running it.
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                "SELECT set_config('freeside.community_id', '*', true), set_config('plan_cache_mode', 'force_generic_plan', true)"));
         }
 
-        if (planned.Count > 0)
+        if (keys.Length > 0)
         {
-            await using var batch = Batch();
-            foreach (var plan in planned)
-            {
-                var request = requests[plan.Index];
-                var insert = new NpgsqlBatchCommand("""
-                    INSERT INTO credit_reservations (id, account_id, community_id, idempotency_key, held, hold_lots, hold_amounts, status, nft_id, created_at)
-                    VALUES (@id, @account, @community, @key, @held, @lots, @amounts, 'pending', @nft, @now)
-                    ON CONFLICT (account_id, idempotency_key) DO NOTHING
-                    """);
-                insert.Parameters.AddWithValue("id", plan.Id);
-                insert.Parameters.AddWithValue("account", request.AccountId);
-                insert.Parameters.Add(new NpgsqlParameter("community", NpgsqlDbType.Uuid) { Value = (object?)plan.CommunityId ?? DBNull.Value });
-                insert.Parameters.AddWithValue("key", request.IdempotencyKey);
-                insert.Parameters.AddWithValue("held", request.Amount.Micro);
-                insert.Parameters.AddWithValue("lots", plan.Takes.Select(t => t.Lot.Id).ToArray());
-                insert.Parameters.AddWithValue("amounts", plan.Takes.Select(t => t.Amount).ToArray());
-                insert.Parameters.Add(new NpgsqlParameter("nft", NpgsqlDbType.Text) { Value = (object?)request.NftId ?? DBNull.Value });
-                insert.Parameters.AddWithValue("now", _now);
-                batch.BatchCommands.Add(insert);
-            }
-
-            await batch.PrepareAsync(cancellationToken);
-            await batch.ExecuteNonQueryAsync(cancellationToken);
-            for (var p = 0; p < planned.Count; p++)
-            {
-                var plan = planned[p];
-                var request = requests[plan.Index];
-                if (batch.BatchCommands[p].RecordsAffected == 0)
-                {
-                    // The key is taken (by a committed request, or one that committed while we waited on it).
-                    results[plan.Index] = (await ExistingReservationAsync(request.AccountId, request.IdempotencyKey, request.Amount, cancellationToken))!.Value;
-                    continue;
-                }
-
-                foreach (var (lot, take) in plan.Takes)
-                {
-                    lot.Available = checked(lot.Available - take);
-                    lot.Reserved = checked(lot.Reserved + take);
-                    Record(lot, plan.Id, EntryKind.Hold, take, null);
-                }
-
-                _touches.AddReservation(plan.Id);
-                _touchedAccounts.Add(request.AccountId);
-                results[plan.Index] = new ReservationView(plan.Id, request.AccountId, request.Amount.Micro, ReservationStatus.Pending, null, _now, Replayed: false);
-            }
-        }
-
-        foreach (var (index, available) in unresolved)
-        {
-            var request = requests[index];
-            results[index] = await ExistingReservationAsync(request.AccountId, request.IdempotencyKey, request.Amount, cancellationToken)
-                ?? (await AccountExistsAsync(request.AccountId, cancellationToken)
-                    ? new InsufficientCredits(request.Amount.Micro, available)
-                    : new NotFound("credit account", request.AccountId.ToString()));
-        }
-
-        foreach (var (index, first) in duplicates)
-        {
-            var original = results[first];
-            results[index] = !original.IsSuccess ? original
-                : original.Value.HeldMicro == requests[index].Amount.Micro ? original.Value with { Replayed = true }
-                : new IdempotencyKeyReused(requests[index].IdempotencyKey);
-        }
-
-        return results;
-    }
-
-    public async Task<Result<FinalizationView>> FinalizeAsync(
-        Guid? accountId, Guid reservationId, Money requested, Usage usage, string finalizationId, LedgerMetrics metrics, CancellationToken cancellationToken) =>
-        (await FinalizeManyAsync([new FinalizeRequest(accountId, reservationId, requested, usage, finalizationId)], metrics, cancellationToken))[0];
-
-    /// <summary>
-    /// One conditional UPDATE per reservation (pipelined in one round trip) decides each winner; then
-    /// the charges and releases are booked on the locked lots and the usage events queued for the flush.
-    /// </summary>
-    public async Task<IReadOnlyList<Result<FinalizationView>>> FinalizeManyAsync(
-        IReadOnlyList<FinalizeRequest> requests, LedgerMetrics metrics, CancellationToken cancellationToken)
-    {
-        var settled = await SettleAsync(requests.Select(r => (r.AccountId, r.ReservationId, (Func<NpgsqlBatchCommand>)(() =>
-        {
-            var update = new NpgsqlBatchCommand("""
-                UPDATE credit_reservations SET status = 'finalized', charged = LEAST(@charged, held), finalization_id = @finalization, settled_at = @now
-                WHERE id = @id AND status = 'pending' AND (@account::uuid IS NULL OR account_id = @account)
-                RETURNING account_id, community_id, held, charged, hold_lots, hold_amounts, created_at
+            var lockKeys = new NpgsqlBatchCommand("""
+                SELECT count(pg_advisory_xact_lock(@space, k.h))
+                FROM (SELECT DISTINCT hashtext(t.account_id::text || '/' || t.key) AS h FROM unnest(@accounts, @keys) AS t(account_id, key) ORDER BY 1) k
                 """);
-            update.Parameters.AddWithValue("charged", r.Requested.Micro);
-            update.Parameters.AddWithValue("finalization", r.FinalizationId);
-            return update;
-        }))).ToList(), cancellationToken);
-
-        var results = new Result<FinalizationView>[requests.Count];
-        for (var i = 0; i < requests.Count; i++)
-        {
-            var request = requests[i];
-            if (settled[i] is not { } done)
-            {
-                var existing = await FindReservationAsync(request.ReservationId, request.AccountId, cancellationToken);
-                results[i] = existing switch
-                {
-                    null => new NotFound("reservation", request.ReservationId.ToString()),
-                    { Status: ReservationStatus.Finalized } => new FinalizationView(existing.Id, existing.AccountId, existing.Held, existing.Charged!.Value,
-                        existing.Held - existing.Charged.Value, false, existing.FinalizationId!, Replayed: true),
-                    _ => new ReservationSettled(existing.Id, existing.Status),
-                };
-                continue;
-            }
-
-            var clamped = request.Requested.Micro > done.Held;
-            if (clamped)
-            {
-                metrics.ChargeClamped();
-            }
-
-            var toCharge = done.Charged;
-            for (var h = 0; h < done.HoldLots.Length; h++)
-            {
-                var lot = _lots[done.HoldLots[h]];
-                var held = done.HoldAmounts[h];
-                var charge = Math.Min(held, toCharge);
-                toCharge -= charge;
-                if (charge > 0)
-                {
-                    lot.Reserved = checked(lot.Reserved - charge);
-                    lot.Consumed = checked(lot.Consumed + charge);
-                    Record(lot, request.ReservationId, EntryKind.Charge, charge, null);
-                }
-
-                if (held - charge > 0)
-                {
-                    lot.Reserved = checked(lot.Reserved - (held - charge));
-                    lot.Available = checked(lot.Available + (held - charge));
-                    Record(lot, request.ReservationId, EntryKind.Release, held - charge, "unused part of the hold");
-                }
-            }
-
-            _usage.Add(new PendingUsage(done.AccountId, done.CommunityId, request.ReservationId, done.Charged, request.Requested.Micro, request.FinalizationId, request.Usage));
-            _touches.AddReservation(request.ReservationId);
-            _touchedAccounts.Add(done.AccountId);
-            results[i] = new FinalizationView(request.ReservationId, done.AccountId, done.Held, done.Charged, done.Held - done.Charged,
-                clamped, request.FinalizationId, Replayed: false);
-        }
-
-        return results;
-    }
-
-    /// <summary>Returns the whole hold: 'released' by a caller, or 'expired' by the orphan sweep (entry kind expire_hold).</summary>
-    public async Task<Result<ReservationView>> ReleaseAsync(Guid? accountId, Guid reservationId, bool expire, string reason, CancellationToken cancellationToken) =>
-        (await ReleaseManyAsync([new ReleaseRequest(accountId, reservationId, expire, reason)], cancellationToken))[0];
-
-    public async Task<IReadOnlyList<Result<ReservationView>>> ReleaseManyAsync(IReadOnlyList<ReleaseRequest> requests, CancellationToken cancellationToken)
-    {
-        var settled = await SettleAsync(requests.Select(r => (r.AccountId, r.ReservationId, (Func<NpgsqlBatchCommand>)(() =>
-        {
-            var update = new NpgsqlBatchCommand("""
-                UPDATE credit_reservations SET status = @status, settle_reason = @reason, settled_at = @now
-                WHERE id = @id AND status = 'pending' AND (@account::uuid IS NULL OR account_id = @account)
-                RETURNING account_id, community_id, held, charged, hold_lots, hold_amounts, created_at
+            lockKeys.Parameters.AddWithValue("space", IdempotencyLockSpace);
+            lockKeys.Parameters.AddWithValue("accounts", keys.Select(k => k.AccountId).ToArray());
+            lockKeys.Parameters.AddWithValue("keys", keys.Select(k => k.Key).ToArray());
+            batch.BatchCommands.Add(lockKeys);
+            var existing = new NpgsqlBatchCommand($"""
+                SELECT {ReservationColumns} FROM unnest(@accounts, @keys) AS t(account_id, key)
+                JOIN credit_reservations r ON r.account_id = t.account_id AND r.idempotency_key = t.key
                 """);
-            update.Parameters.AddWithValue("status", r.Expire ? ReservationStatus.Expired : ReservationStatus.Released);
-            update.Parameters.AddWithValue("reason", r.Reason);
-            return update;
-        }))).ToList(), cancellationToken);
-
-        var results = new Result<ReservationView>[requests.Count];
-        for (var i = 0; i < requests.Count; i++)
-        {
-            var request = requests[i];
-            if (settled[i] is not { } done)
-            {
-                var existing = await FindReservationAsync(request.ReservationId, request.AccountId, cancellationToken);
-                results[i] = existing switch
-                {
-                    null => new NotFound("reservation", request.ReservationId.ToString()),
-                    { Status: ReservationStatus.Released or ReservationStatus.Expired } => View(existing, replayed: true),
-                    _ => new ReservationSettled(existing.Id, existing.Status),
-                };
-                continue;
-            }
-
-            for (var h = 0; h < done.HoldLots.Length; h++)
-            {
-                var lot = _lots[done.HoldLots[h]];
-                lot.Reserved = checked(lot.Reserved - done.HoldAmounts[h]);
-                lot.Available = checked(lot.Available + done.HoldAmounts[h]);
-                Record(lot, request.ReservationId, request.Expire ? EntryKind.ExpireHold : EntryKind.Release, done.HoldAmounts[h], request.Reason);
-            }
-
-            _touches.AddReservation(request.ReservationId);
-            _touchedAccounts.Add(done.AccountId);
-            results[i] = new ReservationView(request.ReservationId, done.AccountId, done.Held,
-                request.Expire ? ReservationStatus.Expired : ReservationStatus.Released, null, done.CreatedAt, Replayed: false);
+            existing.Parameters.AddWithValue("accounts", keys.Select(k => k.AccountId).ToArray());
+            existing.Parameters.AddWithValue("keys", keys.Select(k => k.Key).ToArray());
+            batch.BatchCommands.Add(existing);
         }
 
-        return results;
-    }
-
-    /// <summary>Runs the settling UPDATEs pipelined, then locks every lot the settled reservations hold.</summary>
-    private async Task<Settled?[]> SettleAsync(List<(Guid? AccountId, Guid ReservationId, Func<NpgsqlBatchCommand> Build)> updates, CancellationToken cancellationToken)
-    {
-        var settled = new Settled?[updates.Count];
-        if (updates.Count == 0)
+        if (reservations.Length > 0)
         {
-            return settled;
+            var lockReservations = new NpgsqlBatchCommand($"SELECT {ReservationColumns} FROM credit_reservations r WHERE r.id = ANY(@ids) ORDER BY r.id FOR UPDATE");
+            lockReservations.Parameters.AddWithValue("ids", reservations);
+            batch.BatchCommands.Add(lockReservations);
         }
 
-        await using (var batch = Batch())
+        if (accounts.Length > 0 || reservations.Length > 0)
         {
-            foreach (var (accountId, reservationId, build) in updates)
+            var lockLots = new NpgsqlBatchCommand($"""
+                SELECT {LotColumns} FROM credit_lots
+                WHERE (account_id = ANY(@accounts) AND available > 0 AND (expires_at IS NULL OR expires_at > @now))
+                    OR id = ANY(ARRAY(SELECT unnest(hold_lots) FROM credit_reservations WHERE id = ANY(@reservations)))
+                ORDER BY id FOR UPDATE
+                """);
+            lockLots.Parameters.AddWithValue("accounts", accounts);
+            lockLots.Parameters.AddWithValue("reservations", reservations);
+            lockLots.Parameters.AddWithValue("now", _now);
+            batch.BatchCommands.Add(lockLots);
+        }
+
+        if (accounts.Length > 0)
+        {
+            var readAccounts = new NpgsqlBatchCommand("SELECT id, community_id FROM credit_accounts WHERE id = ANY(@accounts)");
+            readAccounts.Parameters.AddWithValue("accounts", accounts);
+            batch.BatchCommands.Add(readAccounts);
+        }
+
+        if (batch.BatchCommands.Count == 0)
+        {
+            return;
+        }
+
+        await batch.PrepareAsync(cancellationToken);
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!_entered)
             {
-                var update = build();
-                update.Parameters.AddWithValue("id", reservationId);
-                update.Parameters.Add(new NpgsqlParameter("account", NpgsqlDbType.Uuid) { Value = (object?)accountId ?? DBNull.Value });
-                update.Parameters.AddWithValue("now", _now);
-                batch.BatchCommands.Add(update);
+                await reader.NextResultAsync(cancellationToken);
             }
 
-            await batch.PrepareAsync(cancellationToken);
-            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-            for (var i = 0; i < updates.Count; i++)
+            if (keys.Length > 0)
             {
-                if (await reader.ReadAsync(cancellationToken))
+                await reader.NextResultAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
                 {
-                    settled[i] = new Settled(reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetGuid(1), reader.GetInt64(2),
-                        reader.IsDBNull(3) ? 0 : reader.GetInt64(3), reader.GetFieldValue<Guid[]>(4), reader.GetFieldValue<long[]>(5),
-                        reader.GetFieldValue<DateTimeOffset>(6));
+                    var known = ReadReservation(reader);
+                    _byKey[(known.AccountId, known.IdempotencyKey)] = _reservations.TryGetValue(known.Id, out var loaded) ? loaded : known;
                 }
 
                 await reader.NextResultAsync(cancellationToken);
             }
+
+            if (reservations.Length > 0)
+            {
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    var locked = ReadReservation(reader);
+                    _reservations[locked.Id] = locked;
+                    if (_byKey.ContainsKey((locked.AccountId, locked.IdempotencyKey)))
+                    {
+                        _byKey[(locked.AccountId, locked.IdempotencyKey)] = locked;
+                    }
+                }
+
+                await reader.NextResultAsync(cancellationToken);
+            }
+
+            if (accounts.Length > 0 || reservations.Length > 0)
+            {
+                await ReadLotsAsync(reader, cancellationToken);
+                await reader.NextResultAsync(cancellationToken);
+            }
+
+            if (accounts.Length > 0)
+            {
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    _accounts[reader.GetGuid(0)] = reader.IsDBNull(1) ? null : reader.GetGuid(1);
+                }
+            }
         }
 
-        await LockLotsAsync([.. settled.Where(s => s is not null).SelectMany(s => s!.HoldLots)], cancellationToken);
-        return settled;
+        _entered = true;
+        _keysLoaded.UnionWith(keys);
+        _spendableLoaded.UnionWith(accounts);
+        _settleLoaded.UnionWith(reservations);
     }
+
+    /// <summary>
+    /// Holds the amount across the account's lots, earliest expiry then oldest first, or refuses it
+    /// whole. A key already used returns its reservation (same amount) or 409 (different amount).
+    /// Needs <see cref="LoadAsync"/> for the key first.
+    /// </summary>
+    public Result<ReservationView> Reserve(ReserveRequest request)
+    {
+        var key = (request.AccountId, request.IdempotencyKey);
+        if (!_keysLoaded.Contains(key))
+        {
+            throw new InvalidOperationException("Load the idempotency key before reserving with it.");
+        }
+
+        if (_byKey.TryGetValue(key, out var known))
+        {
+            return known.Held == request.Amount.Micro ? known.View(replayed: true) : new IdempotencyKeyReused(request.IdempotencyKey);
+        }
+
+        if (!_accounts.TryGetValue(request.AccountId, out var communityId))
+        {
+            return new NotFound("credit account", request.AccountId.ToString());
+        }
+
+        var candidates = _lots.Values
+            .Where(l => l.AccountId == request.AccountId && l.Available > 0 && (l.ExpiresAt is null || l.ExpiresAt > _now))
+            .OrderBy(l => l.ExpiresAt ?? DateTimeOffset.MaxValue).ThenBy(l => l.CreatedAt).ThenBy(l => l.Id)
+            .ToList();
+        var available = candidates.Aggregate(Money.Zero, (sum, l) => sum + Money.FromMicro(l.Available));
+        if (request.Amount > available)
+        {
+            return new InsufficientCredits(request.Amount.Micro, available.Micro);
+        }
+
+        var reservation = new ReservationState(Guid.CreateVersion7(), request.AccountId, communityId, request.IdempotencyKey, request.Amount.Micro,
+            ReservationStatus.Pending, Charged: null, FinalizationId: null, _now) { NftId = request.NftId, IsNew = true };
+        var left = request.Amount;
+        foreach (var lot in candidates)
+        {
+            if (left.IsZero)
+            {
+                break;
+            }
+
+            var take = Money.Min(left, Money.FromMicro(lot.Available));
+            lot.Available = checked(lot.Available - take.Micro);
+            lot.Reserved = checked(lot.Reserved + take.Micro);
+            reservation.HoldLots.Add(lot.Id);
+            reservation.HoldAmounts.Add(take.Micro);
+            Record(lot, reservation.Id, EntryKind.Hold, take.Micro, null);
+            left -= take;
+        }
+
+        _byKey[key] = reservation;
+        _reservations[reservation.Id] = reservation;
+        _created.Add(reservation);
+        _touches.AddReservation(reservation.Id);
+        _touchedAccounts.Add(request.AccountId);
+        return reservation.View(replayed: false);
+    }
+
+    /// <summary>
+    /// Charges at most the hold and releases the rest, once; a second finalize returns the first result.
+    /// Needs <see cref="LoadAsync"/> for the reservation first.
+    /// </summary>
+    public Result<FinalizationView> Finalize(FinalizeRequest request, LedgerMetrics metrics)
+    {
+        if (Settleable(request.AccountId, request.ReservationId) is not { } reservation)
+        {
+            return new NotFound("reservation", request.ReservationId.ToString());
+        }
+
+        if (reservation.Status == ReservationStatus.Finalized)
+        {
+            return new FinalizationView(reservation.Id, reservation.AccountId, reservation.Held, reservation.Charged!.Value,
+                reservation.Held - reservation.Charged.Value, false, reservation.FinalizationId!, Replayed: true);
+        }
+
+        if (reservation.Status != ReservationStatus.Pending)
+        {
+            return new ReservationSettled(reservation.Id, reservation.Status);
+        }
+
+        var clamped = request.Requested.Micro > reservation.Held;
+        if (clamped)
+        {
+            metrics.ChargeClamped();
+        }
+
+        var charged = Math.Min(request.Requested.Micro, reservation.Held);
+        var toCharge = charged;
+        for (var h = 0; h < reservation.HoldLots.Count; h++)
+        {
+            var lot = HeldLot(reservation.HoldLots[h]);
+            var held = reservation.HoldAmounts[h];
+            var charge = Math.Min(held, toCharge);
+            toCharge -= charge;
+            if (charge > 0)
+            {
+                lot.Reserved = checked(lot.Reserved - charge);
+                lot.Consumed = checked(lot.Consumed + charge);
+                Record(lot, reservation.Id, EntryKind.Charge, charge, null);
+            }
+
+            if (held - charge > 0)
+            {
+                lot.Reserved = checked(lot.Reserved - (held - charge));
+                lot.Available = checked(lot.Available + (held - charge));
+                Record(lot, reservation.Id, EntryKind.Release, held - charge, "unused part of the hold");
+            }
+        }
+
+        reservation.Status = ReservationStatus.Finalized;
+        reservation.Charged = charged;
+        reservation.FinalizationId = request.FinalizationId;
+        _settled.Add(reservation);
+        _usage.Add(new PendingUsage(reservation.AccountId, reservation.CommunityId, reservation.Id, charged, request.Requested.Micro,
+            request.FinalizationId, request.Usage));
+        _touches.AddReservation(reservation.Id);
+        _touchedAccounts.Add(reservation.AccountId);
+        return new FinalizationView(reservation.Id, reservation.AccountId, reservation.Held, charged, reservation.Held - charged,
+            clamped, request.FinalizationId, Replayed: false);
+    }
+
+    /// <summary>
+    /// Returns the whole hold: 'released' by a caller, or 'expired' by the orphan sweep (entry kind
+    /// expire_hold). Needs <see cref="LoadAsync"/> for the reservation first.
+    /// </summary>
+    public Result<ReservationView> Release(ReleaseRequest request)
+    {
+        if (Settleable(request.AccountId, request.ReservationId) is not { } reservation)
+        {
+            return new NotFound("reservation", request.ReservationId.ToString());
+        }
+
+        if (reservation.Status is ReservationStatus.Released or ReservationStatus.Expired)
+        {
+            return reservation.View(replayed: true);
+        }
+
+        if (reservation.Status != ReservationStatus.Pending)
+        {
+            return new ReservationSettled(reservation.Id, reservation.Status);
+        }
+
+        for (var h = 0; h < reservation.HoldLots.Count; h++)
+        {
+            var lot = HeldLot(reservation.HoldLots[h]);
+            lot.Reserved = checked(lot.Reserved - reservation.HoldAmounts[h]);
+            lot.Available = checked(lot.Available + reservation.HoldAmounts[h]);
+            Record(lot, reservation.Id, request.Expire ? EntryKind.ExpireHold : EntryKind.Release, reservation.HoldAmounts[h], request.Reason);
+        }
+
+        reservation.Status = request.Expire ? ReservationStatus.Expired : ReservationStatus.Released;
+        reservation.SettleReason = request.Reason;
+        _settled.Add(reservation);
+        _touches.AddReservation(reservation.Id);
+        _touchedAccounts.Add(reservation.AccountId);
+        return reservation.View(replayed: false);
+    }
+
+    private ReservationState? Settleable(Guid? accountId, Guid reservationId)
+    {
+        if (!_settleLoaded.Contains(reservationId) && !_reservations.ContainsKey(reservationId))
+        {
+            throw new InvalidOperationException("Load the reservation before settling it.");
+        }
+
+        return _reservations.TryGetValue(reservationId, out var reservation) && (accountId is null || reservation.AccountId == accountId)
+            ? reservation
+            : null;
+    }
+
+    private LotState HeldLot(Guid lotId) =>
+        _lots.TryGetValue(lotId, out var lot) ? lot : throw new InvalidOperationException($"A reservation holds lot {lotId}, which was not locked.");
 
     /// <summary>Moves what is still available on lots past their expiry to 'expired'; holds on them stay until settled.</summary>
     public async Task<int> ExpireLotsAsync(int limit, CancellationToken cancellationToken)
@@ -416,17 +439,76 @@ internal sealed class LedgerBook
         return lots.Count;
     }
 
-    /// <summary>Writes every changed lot once and every new entry in one statement; call before the handler returns.</summary>
+    /// <summary>
+    /// Writes everything the book decided in one round trip: the new reservations, the settled ones,
+    /// every changed lot once, every entry and every usage event, one statement each. Call before the
+    /// handler returns; the conservation guard then checks what was written.
+    /// </summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
+        await using var batch = Batch();
+        var expected = new List<(NpgsqlBatchCommand Command, int Rows, string What)>();
+        if (_created.Count > 0)
+        {
+            // hold_lots/hold_amounts are jagged, so they travel flattened with each row's slice bounds.
+            var first = new int[_created.Count];
+            var last = new int[_created.Count];
+            var position = 0;
+            for (var i = 0; i < _created.Count; i++)
+            {
+                first[i] = position + 1;
+                position += _created[i].HoldLots.Count;
+                last[i] = position;
+            }
+
+            var insert = new NpgsqlBatchCommand("""
+                INSERT INTO credit_reservations (id, account_id, community_id, idempotency_key, held, hold_lots, hold_amounts, status, nft_id, created_at)
+                SELECT v.id, v.account_id, v.community_id, v.key, v.held, (@lots::uuid[])[v.first:v.last], (@amounts::bigint[])[v.first:v.last],
+                    'pending', v.nft, @now
+                FROM unnest(@id, @account, @community, @key, @held, @first, @last, @nft) AS v(id, account_id, community_id, key, held, first, last, nft)
+                """);
+            insert.Parameters.AddWithValue("now", _now);
+            insert.Parameters.AddWithValue("lots", _created.SelectMany(r => r.HoldLots).ToArray());
+            insert.Parameters.AddWithValue("amounts", _created.SelectMany(r => r.HoldAmounts).ToArray());
+            insert.Parameters.AddWithValue("id", _created.Select(r => r.Id).ToArray());
+            insert.Parameters.AddWithValue("account", _created.Select(r => r.AccountId).ToArray());
+            insert.Parameters.Add(new NpgsqlParameter("community", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = _created.Select(r => r.CommunityId).ToArray() });
+            insert.Parameters.AddWithValue("key", _created.Select(r => r.IdempotencyKey).ToArray());
+            insert.Parameters.AddWithValue("held", _created.Select(r => r.Held).ToArray());
+            insert.Parameters.AddWithValue("first", first);
+            insert.Parameters.AddWithValue("last", last);
+            insert.Parameters.Add(new NpgsqlParameter("nft", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = _created.Select(r => r.NftId).ToArray() });
+            batch.BatchCommands.Add(insert);
+            expected.Add((insert, _created.Count, "new reservations"));
+        }
+
+        if (_settled.Count > 0)
+        {
+            // Each row was locked pending in LoadAsync; the status condition is the database's own check of that.
+            var update = new NpgsqlBatchCommand("""
+                UPDATE credit_reservations r
+                SET status = v.status, charged = v.charged, finalization_id = v.finalization_id, settle_reason = v.reason, settled_at = @now
+                FROM unnest(@id, @status, @charged, @finalization, @reason) AS v(id, status, charged, finalization_id, reason)
+                WHERE r.id = v.id AND r.id = ANY(@id) AND r.status = 'pending'
+                """);
+            update.Parameters.AddWithValue("now", _now);
+            update.Parameters.AddWithValue("id", _settled.Select(r => r.Id).ToArray());
+            update.Parameters.AddWithValue("status", _settled.Select(r => r.Status).ToArray());
+            update.Parameters.Add(new NpgsqlParameter("charged", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = _settled.Select(r => r.Charged).ToArray() });
+            update.Parameters.Add(new NpgsqlParameter("finalization", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = _settled.Select(r => r.FinalizationId).ToArray() });
+            update.Parameters.Add(new NpgsqlParameter("reason", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = _settled.Select(r => r.SettleReason).ToArray() });
+            batch.BatchCommands.Add(update);
+            expected.Add((update, _settled.Count, "settled reservations"));
+        }
+
         if (_dirty.Count > 0)
         {
             var lots = _dirty.Select(id => _lots[id]).OrderBy(l => l.Id).ToList();
-            await using var update = Command("""
+            var update = new NpgsqlBatchCommand("""
                 UPDATE credit_lots l
                 SET available = v.available, reserved = v.reserved, consumed = v.consumed, expired = v.expired, entry_seq = v.seq
                 FROM unnest(@ids, @available, @reserved, @consumed, @expired, @seq) AS v(id, available, reserved, consumed, expired, seq)
-                WHERE l.id = v.id
+                WHERE l.id = v.id AND l.id = ANY(@ids)
                 """);
             update.Parameters.AddWithValue("ids", lots.Select(l => l.Id).ToArray());
             update.Parameters.AddWithValue("available", lots.Select(l => l.Available).ToArray());
@@ -434,18 +516,13 @@ internal sealed class LedgerBook
             update.Parameters.AddWithValue("consumed", lots.Select(l => l.Consumed).ToArray());
             update.Parameters.AddWithValue("expired", lots.Select(l => l.Expired).ToArray());
             update.Parameters.AddWithValue("seq", lots.Select(l => l.Seq).ToArray());
-            var updated = await update.ExecutePreparedAsync(cancellationToken);
-            if (updated != lots.Count)
-            {
-                throw new InvalidOperationException($"Expected to update {lots.Count} locked lots, updated {updated}.");
-            }
-
-            _dirty.Clear();
+            batch.BatchCommands.Add(update);
+            expected.Add((update, lots.Count, "locked lots"));
         }
 
         if (_entries.Count > 0)
         {
-            await using var insert = Command("""
+            var insert = new NpgsqlBatchCommand("""
                 INSERT INTO ledger_entries (account_id, community_id, lot_id, lot_seq, reservation_id, kind, amount,
                     available_after, reserved_after, consumed_after, expired_after, reason, created_at)
                 SELECT account_id, community_id, lot_id, lot_seq, reservation_id, kind, amount,
@@ -467,13 +544,13 @@ internal sealed class LedgerBook
             insert.Parameters.AddWithValue("c", _entries.Select(e => e.ConsumedAfter).ToArray());
             insert.Parameters.AddWithValue("e", _entries.Select(e => e.ExpiredAfter).ToArray());
             insert.Parameters.Add(new NpgsqlParameter("reason", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = _entries.Select(e => e.Reason).ToArray() });
-            await insert.ExecutePreparedAsync(cancellationToken);
-            _entries.Clear();
+            batch.BatchCommands.Add(insert);
+            expected.Add((insert, _entries.Count, "ledger entries"));
         }
 
         if (_usage.Count > 0)
         {
-            await using var insert = Command("""
+            var insert = new NpgsqlBatchCommand("""
                 INSERT INTO usage_events (id, account_id, community_id, nft_id, pool_id, tokens_input, tokens_output, amount_micro, requested_micro,
                     reservation_id, finalization_id, billing_method, accounting_mode, conservation_guard_result, created_at)
                 SELECT id, account_id, community_id, nft_id, pool_id, tokens_input, tokens_output, amount_micro, requested_micro,
@@ -496,52 +573,36 @@ internal sealed class LedgerBook
             insert.Parameters.AddWithValue("finalization", _usage.Select(u => u.FinalizationId).ToArray());
             insert.Parameters.AddWithValue("billing", _usage.Select(u => u.Usage.BillingMethod).ToArray());
             insert.Parameters.AddWithValue("mode", _usage.Select(u => u.Usage.AccountingMode).ToArray());
-            await insert.ExecutePreparedAsync(cancellationToken);
-            _usage.Clear();
+            batch.BatchCommands.Add(insert);
+            expected.Add((insert, _usage.Count, "usage events"));
         }
-    }
 
-    /// <summary>Locks the reservations first (id order), so a batch never takes a lot before a reservation another finalizer holds.</summary>
-    public async Task LockReservationsAsync(Guid[] ids, CancellationToken cancellationToken)
-    {
-        if (ids.Length == 0)
+        if (batch.BatchCommands.Count == 0)
         {
             return;
         }
 
-        await using var select = Command("SELECT id FROM credit_reservations WHERE id = ANY(@ids) ORDER BY id FOR UPDATE");
-        select.Parameters.AddWithValue("ids", ids);
-        await using var reader = await select.ExecuteReaderPreparedAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        await batch.PrepareAsync(cancellationToken);
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        foreach (var (command, rows, what) in expected)
         {
-        }
-    }
-
-    /// <summary>
-    /// Locks, in one statement and in id order, every lot a batch may move: the spendable lots of the
-    /// accounts it reserves on and the lots held by the reservations it settles (locked just before).
-    /// </summary>
-    public async Task PrefetchLotsAsync(Guid[] reserveAccounts, Guid[] settlingReservations, CancellationToken cancellationToken)
-    {
-        var accounts = reserveAccounts.Where(a => !_spendableLoaded.Contains(a)).Distinct().ToArray();
-        if (accounts.Length == 0 && settlingReservations.Length == 0)
-        {
-            return;
+            if (command.RecordsAffected != rows)
+            {
+                // Rows locked in LoadAsync cannot have moved; if they did, nothing of this unit may commit.
+                throw new InvalidOperationException($"Expected to write {rows} {what}, wrote {command.RecordsAffected}.");
+            }
         }
 
-        await using var select = Command($"""
-            SELECT {LotColumns} FROM credit_lots
-            WHERE id IN (
-                SELECT id FROM credit_lots WHERE account_id = ANY(@accounts) AND available > 0 AND (expires_at IS NULL OR expires_at > @now)
-                UNION
-                SELECT unnest(hold_lots) FROM credit_reservations WHERE id = ANY(@reservations))
-            ORDER BY id FOR UPDATE
-            """);
-        select.Parameters.AddWithValue("accounts", accounts);
-        select.Parameters.AddWithValue("reservations", settlingReservations);
-        select.Parameters.AddWithValue("now", _now);
-        await ReadLotsAsync(select, cancellationToken);
-        _spendableLoaded.UnionWith(accounts);
+        foreach (var reservation in _created)
+        {
+            reservation.IsNew = false;
+        }
+
+        _created.Clear();
+        _settled.Clear();
+        _dirty.Clear();
+        _entries.Clear();
+        _usage.Clear();
     }
 
     internal NpgsqlCommand Command(string sql)
@@ -561,49 +622,33 @@ internal sealed class LedgerBook
         _touchedAccounts.Add(lot.AccountId);
     }
 
+    private const string ReservationColumns =
+        "r.id, r.account_id, r.community_id, r.idempotency_key, r.held, r.status, r.charged, r.finalization_id, r.created_at, r.hold_lots, r.hold_amounts";
+
+    /// <summary>The advisory-lock space (first key of the two-int form) of reservation idempotency keys.</summary>
+    private const int IdempotencyLockSpace = 0x4C_4B_01;
+
+    private static ReservationState ReadReservation(DbDataReader reader) =>
+        new(reader.GetGuid(0), reader.GetGuid(1), reader.IsDBNull(2) ? null : reader.GetGuid(2), reader.GetString(3), reader.GetInt64(4),
+            reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetInt64(6), reader.IsDBNull(7) ? null : reader.GetString(7),
+            reader.GetFieldValue<DateTimeOffset>(8))
+        {
+            HoldLots = [.. reader.GetFieldValue<Guid[]>(9)],
+            HoldAmounts = [.. reader.GetFieldValue<long[]>(10)],
+        };
+
     private const string LotColumns = "id, account_id, community_id, original, available, reserved, consumed, expired, entry_seq, expires_at, created_at";
-
-    private async Task LoadSpendableAsync(Guid[] accountIds, CancellationToken cancellationToken)
-    {
-        var accounts = accountIds.Where(a => !_spendableLoaded.Contains(a)).Distinct().ToArray();
-        if (accounts.Length == 0)
-        {
-            return;
-        }
-
-        await using var select = Command($"""
-            SELECT {LotColumns} FROM credit_lots
-            WHERE account_id = ANY(@accounts) AND available > 0 AND (expires_at IS NULL OR expires_at > @now)
-            ORDER BY id FOR UPDATE
-            """);
-        select.Parameters.AddWithValue("accounts", accounts);
-        select.Parameters.AddWithValue("now", _now);
-        await ReadLotsAsync(select, cancellationToken);
-        _spendableLoaded.UnionWith(accounts);
-    }
-
-    private async Task LockLotsAsync(Guid[] ids, CancellationToken cancellationToken)
-    {
-        var missing = ids.Where(id => !_lots.ContainsKey(id)).Distinct().ToArray();
-        if (missing.Length == 0)
-        {
-            return;
-        }
-
-        await using var select = Command($"SELECT {LotColumns} FROM credit_lots WHERE id = ANY(@ids) ORDER BY id FOR UPDATE");
-        select.Parameters.AddWithValue("ids", missing);
-        await ReadLotsAsync(select, cancellationToken);
-        if (missing.Any(id => !_lots.ContainsKey(id)))
-        {
-            throw new InvalidOperationException("A reservation holds a lot that does not exist.");
-        }
-    }
 
     /// <summary>Adds locked lots to the cache; a lot already cached keeps its in-memory state, which is newer than the row.</summary>
     private async Task<List<LotState>> ReadLotsAsync(NpgsqlCommand select, CancellationToken cancellationToken)
     {
-        var read = new List<LotState>();
         await using var reader = await select.ExecuteReaderPreparedAsync(cancellationToken);
+        return await ReadLotsAsync(reader, cancellationToken);
+    }
+
+    private async Task<List<LotState>> ReadLotsAsync(DbDataReader reader, CancellationToken cancellationToken)
+    {
+        var read = new List<LotState>();
         while (await reader.ReadAsync(cancellationToken))
         {
             var id = reader.GetGuid(0);
@@ -621,29 +666,6 @@ internal sealed class LedgerBook
         return read;
     }
 
-    private async Task<Result<ReservationView>?> ExistingReservationAsync(Guid accountId, string key, Money amount, CancellationToken cancellationToken)
-    {
-        var existing = await _db.Set<CreditReservation>().AsNoTracking()
-            .SingleOrDefaultAsync(r => r.AccountId == accountId && r.IdempotencyKey == key, cancellationToken);
-        if (existing is null)
-        {
-            return null;
-        }
-
-        return existing.Held == amount.Micro ? View(existing, replayed: true) : new IdempotencyKeyReused(key);
-    }
-
-    /// <summary>A reservation that did not settle now: already settled, someone else's, or unknown.</summary>
-    private Task<CreditReservation?> FindReservationAsync(Guid reservationId, Guid? accountId, CancellationToken cancellationToken) =>
-        _db.Set<CreditReservation>().AsNoTracking()
-            .SingleOrDefaultAsync(r => r.Id == reservationId && (accountId == null || r.AccountId == accountId), cancellationToken);
-
-    private Task<bool> AccountExistsAsync(Guid accountId, CancellationToken cancellationToken) =>
-        _db.Set<CreditAccount>().AsNoTracking().AnyAsync(a => a.Id == accountId, cancellationToken);
-
-    private Task<Guid?> AccountCommunityAsync(Guid accountId, CancellationToken cancellationToken) =>
-        _db.Set<CreditAccount>().AsNoTracking().Where(a => a.Id == accountId).Select(a => a.CommunityId).SingleAsync(cancellationToken);
-
     private NpgsqlBatch Batch()
     {
         var connection = (NpgsqlConnection)_db.Database.GetDbConnection();
@@ -652,14 +674,31 @@ internal sealed class LedgerBook
         return new NpgsqlBatch(connection, transaction);
     }
 
-    private static ReservationView View(CreditReservation r, bool replayed) =>
-        new(r.Id, r.AccountId, r.Held, r.Status, r.Charged, r.CreatedAt, replayed);
-
     private sealed record PendingUsage(Guid AccountId, Guid? CommunityId, Guid ReservationId, long Charged, long Requested, string FinalizationId, Usage Usage);
 
-    private sealed record Plan(int Index, Guid Id, Guid? CommunityId, List<(LotState Lot, long Amount)> Takes);
+    /// <summary>A reservation as this book knows it: read (and, to be settled, locked) in LoadAsync, or created by it.</summary>
+    private sealed record ReservationState(
+        Guid Id, Guid AccountId, Guid? CommunityId, string IdempotencyKey, long Held, string Status, long? Charged, string? FinalizationId,
+        DateTimeOffset CreatedAt)
+    {
+        public string Status { get; set; } = Status;
 
-    private sealed record Settled(Guid AccountId, Guid? CommunityId, long Held, long Charged, Guid[] HoldLots, long[] HoldAmounts, DateTimeOffset CreatedAt);
+        public long? Charged { get; set; } = Charged;
+
+        public string? FinalizationId { get; set; } = FinalizationId;
+
+        public string? SettleReason { get; set; }
+
+        public string? NftId { get; init; }
+
+        public bool IsNew { get; set; }
+
+        public List<Guid> HoldLots { get; init; } = [];
+
+        public List<long> HoldAmounts { get; init; } = [];
+
+        public ReservationView View(bool replayed) => new(Id, AccountId, Held, Status, Charged, CreatedAt, replayed);
+    }
 
     private sealed class LotState(
         Guid id, Guid accountId, Guid? communityId, long original, long available, long reserved, long consumed, long expired, int seq,

@@ -77,16 +77,17 @@ public static class LedgerInvariants
         UNION ALL
         SELECT 'C5', l.account_id, format('lot %s entry %s does not chain from entry %s', l.id, e.lot_seq, e.lot_seq - 1)
         FROM unnest(@lots::uuid[], @counts::int[]) AS t(id, n)
-        JOIN credit_lots l ON l.id = t.id
+        JOIN credit_lots l ON l.id = t.id AND l.id = ANY(@lots)
         CROSS JOIN LATERAL (
-            -- The n entries this command wrote and the one before them: a backward index scan of n + 1 rows.
+            -- The n entries this command wrote and the one before them: an index range scan of n + 1 rows.
+            -- (Entries beyond the lot's entry_seq are caught by the next check.)
             SELECT w.* FROM (
                 SELECT y.*, lag(y.lot_seq) OVER o AS p_seq, lag(y.available_after) OVER o AS p_available,
                        lag(y.reserved_after) OVER o AS p_reserved, lag(y.consumed_after) OVER o AS p_consumed,
                        lag(y.expired_after) OVER o AS p_expired
-                FROM (SELECT * FROM ledger_entries x WHERE x.lot_id = l.id ORDER BY x.lot_seq DESC LIMIT t.n + 1) y
+                FROM ledger_entries y WHERE y.lot_id = l.id AND y.lot_seq >= l.entry_seq - t.n
                 WINDOW o AS (ORDER BY y.lot_seq)) w
-            ORDER BY w.lot_seq DESC LIMIT t.n) e
+            WHERE w.lot_seq > l.entry_seq - t.n) e
         WHERE (e.lot_seq = 1 AND (e.kind <> 'mint' OR e.amount <> l.original))
             OR (e.lot_seq > 1 AND e.p_seq IS DISTINCT FROM e.lot_seq - 1)
             OR coalesce(e.p_available, 0) + {EntryKinds.AvailableDelta("e.")} <> e.available_after

@@ -62,10 +62,10 @@ public static partial class ReleaseOrphanedHolds
                 }
             }
 
-            var outcomes = await book.ReleaseManyAsync([.. orphans.Select(o => new ReleaseRequest(o.AccountId, o.Id, Expire: true,
+            await book.LoadAsync([], [.. orphans.Select(o => o.Id)], cancellationToken);
+            var outcomes = orphans.Select(o => book.Release(new ReleaseRequest(o.AccountId, o.Id, Expire: true,
                 string.Create(CultureInfo.InvariantCulture,
-                    $"orphaned: pending for {(book.Now - o.CreatedAt).TotalSeconds:0}s, longer than the {threshold.TotalSeconds:0}s limit")))],
-                cancellationToken);
+                    $"orphaned: pending for {(book.Now - o.CreatedAt).TotalSeconds:0}s, longer than the {threshold.TotalSeconds:0}s limit")))).ToList();
             var released = new List<Guid>();
             for (var i = 0; i < orphans.Count; i++)
             {

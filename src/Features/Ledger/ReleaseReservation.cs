@@ -30,8 +30,8 @@ public static class ReleaseReservation
         public async Task<Result<ReservationView>> Handle(Command request, CancellationToken cancellationToken)
         {
             var book = new LedgerBook(db, touched, touches, time);
-            await book.EnterAsync(cancellationToken);
-            var result = await book.ReleaseAsync(request.AccountId, request.ReservationId, expire: false, request.Reason, cancellationToken);
+            await book.LoadAsync([], [request.ReservationId], cancellationToken);
+            var result = book.Release(new ReleaseRequest(request.AccountId, request.ReservationId, Expire: false, request.Reason));
             await book.FlushAsync(cancellationToken);
             return result;
         }

@@ -37,8 +37,8 @@ public static class ReserveCredits
         public async Task<Result<ReservationView>> Handle(Command request, CancellationToken cancellationToken)
         {
             var book = new LedgerBook(db, touched, touches, time);
-            await book.EnterAsync(cancellationToken);
-            var result = await book.ReserveAsync(request.AccountId, Money.FromMicro(request.AmountMicro), request.IdempotencyKey, request.NftId, cancellationToken);
+            await book.LoadAsync([(request.AccountId, request.IdempotencyKey)], [], cancellationToken);
+            var result = book.Reserve(new ReserveRequest(request.AccountId, Money.FromMicro(request.AmountMicro), request.IdempotencyKey, request.NftId));
             await book.FlushAsync(cancellationToken);
             return result;
         }
