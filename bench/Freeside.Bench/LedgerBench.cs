@@ -18,6 +18,7 @@ public static class LedgerBench
     private const int Workers = 64;
     private const int SpreadAccounts = 1000;
     private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Measure = TimeSpan.FromSeconds(15);
 
     public static async Task<BenchReport> RunAsync(BenchContext context)
@@ -27,8 +28,8 @@ public static class LedgerBench
         var accounts = await FundAsync(services, context.OwnerConnectionString, SpreadAccounts + 1, 1_000_000_000_000);
         var batcher = services.GetRequiredService<LedgerBatcher>();
 
-        var hot = await RunPhaseAsync(batcher, _ => accounts[0]);
-        var spread = await RunPhaseAsync(batcher, random => accounts[1 + random.Next(SpreadAccounts)]);
+        var hot = await RunPhaseAsync(batcher, _ => accounts[0], context.OwnerConnectionString);
+        var spread = await RunPhaseAsync(batcher, random => accounts[1 + random.Next(SpreadAccounts)], context.OwnerConnectionString);
 
         await using var scope = services.CreateAsyncScope();
         var audit = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new AuditConservation.Command(null));
@@ -36,6 +37,7 @@ public static class LedgerBench
         report.Parameters["workers"] = Workers;
         report.Parameters["spread_accounts"] = SpreadAccounts;
         report.Parameters["warmup_s"] = Warmup.TotalSeconds;
+        report.Parameters["settle_s"] = Settle.TotalSeconds;
         report.Parameters["measure_s"] = Measure.TotalSeconds;
         // The machine is shared; other work competing for its cores shows here.
         report.Parameters["load_average_before"] = loadBefore;
@@ -128,13 +130,33 @@ public static class LedgerBench
         return accounts;
     }
 
-    private static async Task<Phase> RunPhaseAsync(LedgerBatcher batcher, Func<Random, Guid> pick)
+    /// <summary>
+    /// A phase warms up on its own workload first, then has the ledger tables analyzed and the
+    /// connection pools (and with them the cached statement plans) renewed: a running database keeps
+    /// its statistics current through autovacuum, and a benchmark that starts from empty tables would
+    /// otherwise measure plans chosen when the tables held nothing. Then it measures.
+    /// </summary>
+    private static async Task<Phase> RunPhaseAsync(LedgerBatcher batcher, Func<Random, Guid> pick, string ownerConnectionString)
+    {
+        await DriveAsync(batcher, pick, Warmup, TimeSpan.Zero);
+        await using (var connection = new NpgsqlConnection(ownerConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var analyze = new NpgsqlCommand("ANALYZE credit_accounts, credit_lots, credit_reservations, ledger_entries, usage_events", connection);
+            await analyze.ExecuteNonQueryAsync();
+        }
+
+        NpgsqlConnection.ClearAllPools();
+        return await DriveAsync(batcher, pick, Settle, Measure);
+    }
+
+    private static async Task<Phase> DriveAsync(LedgerBatcher batcher, Func<Random, Guid> pick, TimeSpan warmup, TimeSpan measure)
     {
         var latencies = new List<double>[Workers];
         var errors = 0L;
         var clock = Stopwatch.StartNew();
-        var measureFrom = Warmup;
-        var measureTo = Warmup + Measure;
+        var measureFrom = warmup;
+        var measureTo = warmup + measure;
         var tasks = Enumerable.Range(0, Workers).Select(worker => Task.Run(async () =>
         {
             var random = new Random(worker);
@@ -161,7 +183,8 @@ public static class LedgerBench
         })).ToArray();
         await Task.WhenAll(tasks);
         var all = latencies.SelectMany(l => l).ToList();
-        return new Phase(all.Count / Measure.TotalSeconds, Percentiles.Of(all, 50), Percentiles.Of(all, 99), errors);
+        return measure == TimeSpan.Zero ? new Phase(0, 0, 0, errors)
+            : new Phase(all.Count / measure.TotalSeconds, Percentiles.Of(all, 50), Percentiles.Of(all, 99), errors);
     }
 
     private static string LoadAverage()
