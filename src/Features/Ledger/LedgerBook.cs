@@ -401,6 +401,136 @@ internal sealed class LedgerBook
         return reservation.View(replayed: false);
     }
 
+    /// <summary>
+    /// Gives back part of a finalized reservation's charge to the lots it came from, last charged
+    /// first. The key's advisory lock and the reservation's row lock make a replay, a duplicate and a
+    /// concurrent reversal of the same charge each see every earlier one.
+    /// </summary>
+    public async Task<Result<ReverseCharge.ReversalView>> ReverseAsync(ReverseRequest request, CancellationToken cancellationToken)
+    {
+        Guid accountId;
+        await using (var account = Command("SELECT id FROM credit_accounts WHERE community_id = @community AND kind = 'community'"))
+        {
+            account.Parameters.AddWithValue("community", request.CommunityId);
+            if (await account.ExecuteScalarPreparedAsync(cancellationToken) is not Guid id)
+            {
+                return new NotFound("reservation", request.ReservationId.ToString());
+            }
+
+            accountId = id;
+        }
+
+        await using (var lockKey = Command("SELECT pg_advisory_xact_lock(@space, hashtext(@account::text || '/' || @key))"))
+        {
+            lockKey.Parameters.AddWithValue("space", ReversalLockSpace);
+            lockKey.Parameters.AddWithValue("account", accountId);
+            lockKey.Parameters.AddWithValue("key", request.IdempotencyKey);
+            await lockKey.ExecuteScalarPreparedAsync(cancellationToken);
+        }
+
+        await LoadAsync([], [request.ReservationId], cancellationToken);
+        var reservation = Settleable(accountId, request.ReservationId);
+        var reversed = new Dictionary<Guid, (long Charged, long Reversed)>();
+        var earlier = new List<(Guid Id, Guid ReservationId, long Amount, string Reason, DateTimeOffset CreatedAt, bool SameKey)>();
+        await using (var read = Command("""
+            SELECT id, reservation_id, amount, reason, created_at, account_id = @account AND idempotency_key = @key FROM credit_reversals
+            WHERE (account_id = @account AND idempotency_key = @key) OR reservation_id = @reservation
+            """))
+        {
+            read.Parameters.AddWithValue("account", accountId);
+            read.Parameters.AddWithValue("key", request.IdempotencyKey);
+            read.Parameters.AddWithValue("reservation", request.ReservationId);
+            await using var reader = await read.ExecuteReaderPreparedAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                earlier.Add((reader.GetGuid(0), reader.GetGuid(1), reader.GetInt64(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4), reader.GetBoolean(5)));
+            }
+        }
+
+        var reversedTotal = earlier.Where(e => e.ReservationId == request.ReservationId).Sum(e => e.Amount);
+        if (earlier.Where(e => e.SameKey).Select(e => (Found: true, Reversal: e)).FirstOrDefault() is { Found: true, Reversal: var replay })
+        {
+            return replay.ReservationId == request.ReservationId && replay.Amount == request.Amount.Micro && reservation is not null
+                ? new ReverseCharge.ReversalView(replay.Id, replay.ReservationId, accountId, replay.Amount, reservation.Charged ?? 0, reversedTotal,
+                    replay.Reason, replay.CreatedAt, Replayed: true)
+                : new IdempotencyKeyReused(request.IdempotencyKey);
+        }
+
+        if (reservation is null)
+        {
+            return new NotFound("reservation", request.ReservationId.ToString());
+        }
+
+        if (reservation.Status != ReservationStatus.Finalized)
+        {
+            return new ReservationNotCharged(reservation.Id, reservation.Status);
+        }
+
+        var reversible = reservation.Charged!.Value - reversedTotal;
+        if (request.Amount.Micro > reversible)
+        {
+            return new ReversalExceedsCharge(reservation.Id, request.Amount.Micro, reversible);
+        }
+
+        await using (var perLot = Command("""
+            SELECT lot_id, coalesce(sum(amount) FILTER (WHERE kind = 'charge'), 0), coalesce(sum(amount) FILTER (WHERE kind = 'reverse'), 0)
+            FROM ledger_entries WHERE reservation_id = @reservation GROUP BY lot_id
+            """))
+        {
+            perLot.Parameters.AddWithValue("reservation", reservation.Id);
+            await using var reader = await perLot.ExecuteReaderPreparedAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                reversed[reader.GetGuid(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+            }
+        }
+
+        var left = request.Amount.Micro;
+        for (var h = reservation.HoldLots.Count - 1; h >= 0 && left > 0; h--)
+        {
+            var (charged, already) = reversed.GetValueOrDefault(reservation.HoldLots[h]);
+            var give = Math.Min(left, charged - already);
+            if (give <= 0)
+            {
+                continue;
+            }
+
+            var lot = HeldLot(reservation.HoldLots[h]);
+            lot.Consumed = checked(lot.Consumed - give);
+            lot.Available = checked(lot.Available + give);
+            Record(lot, reservation.Id, EntryKind.Reverse, give, request.Reason);
+            reversed[lot.Id] = (charged, already + give);
+            left -= give;
+        }
+
+        if (left != 0)
+        {
+            throw new InvalidOperationException($"Reservation {reservation.Id}'s charge entries do not cover its recorded charge.");
+        }
+
+        var reversalId = Guid.CreateVersion7();
+        await using (var insert = Command("""
+            INSERT INTO credit_reversals (id, account_id, community_id, reservation_id, idempotency_key, amount, reason, created_at)
+            VALUES (@id, @account, @community, @reservation, @key, @amount, @reason, @now)
+            """))
+        {
+            insert.Parameters.AddWithValue("id", reversalId);
+            insert.Parameters.AddWithValue("account", accountId);
+            insert.Parameters.Add(new NpgsqlParameter("community", NpgsqlDbType.Uuid) { Value = (object?)reservation.CommunityId ?? DBNull.Value });
+            insert.Parameters.AddWithValue("reservation", reservation.Id);
+            insert.Parameters.AddWithValue("key", request.IdempotencyKey);
+            insert.Parameters.AddWithValue("amount", request.Amount.Micro);
+            insert.Parameters.AddWithValue("reason", request.Reason);
+            insert.Parameters.AddWithValue("now", _now);
+            await insert.ExecutePreparedAsync(cancellationToken);
+        }
+
+        _touches.AddReservation(reservation.Id);
+        _touchedAccounts.Add(accountId);
+        return new ReverseCharge.ReversalView(reversalId, reservation.Id, accountId, request.Amount.Micro, reservation.Charged.Value,
+            reversedTotal + request.Amount.Micro, request.Reason, _now, Replayed: false);
+    }
+
     private ReservationState? Settleable(Guid? accountId, Guid reservationId)
     {
         if (!_settleLoaded.Contains(reservationId) && !_reservations.ContainsKey(reservationId))
@@ -625,8 +755,10 @@ internal sealed class LedgerBook
     private const string ReservationColumns =
         "r.id, r.account_id, r.community_id, r.idempotency_key, r.held, r.status, r.charged, r.finalization_id, r.created_at, r.hold_lots, r.hold_amounts";
 
-    /// <summary>The advisory-lock space (first key of the two-int form) of reservation idempotency keys.</summary>
+    /// <summary>The advisory-lock spaces (first key of the two-int form) of reservation and reversal idempotency keys.</summary>
     private const int IdempotencyLockSpace = 0x4C_4B_01;
+
+    private const int ReversalLockSpace = 0x4C_4B_02;
 
     private static ReservationState ReadReservation(DbDataReader reader) =>
         new(reader.GetGuid(0), reader.GetGuid(1), reader.IsDBNull(2) ? null : reader.GetGuid(2), reader.GetString(3), reader.GetInt64(4),
@@ -771,6 +903,7 @@ internal enum EntryKind
     Charge,
     ExpireHold,
     Expire,
+    Reverse,
 }
 
 internal static class EntryKinds
@@ -783,17 +916,18 @@ internal static class EntryKinds
         EntryKind.Charge => "charge",
         EntryKind.ExpireHold => "expire_hold",
         EntryKind.Expire => "expire",
+        EntryKind.Reverse => "reverse",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
     // How each kind moves a lot's columns; the guard and the audit replay entries with these.
     public static string AvailableDelta(string e = "") =>
-        $"CASE {e}kind WHEN 'mint' THEN {e}amount WHEN 'hold' THEN -{e}amount WHEN 'release' THEN {e}amount WHEN 'expire_hold' THEN {e}amount WHEN 'expire' THEN -{e}amount ELSE 0 END";
+        $"CASE {e}kind WHEN 'mint' THEN {e}amount WHEN 'hold' THEN -{e}amount WHEN 'release' THEN {e}amount WHEN 'expire_hold' THEN {e}amount WHEN 'expire' THEN -{e}amount WHEN 'reverse' THEN {e}amount ELSE 0 END";
 
     public static string ReservedDelta(string e = "") =>
         $"CASE {e}kind WHEN 'hold' THEN {e}amount WHEN 'release' THEN -{e}amount WHEN 'expire_hold' THEN -{e}amount WHEN 'charge' THEN -{e}amount ELSE 0 END";
 
-    public static string ConsumedDelta(string e = "") => $"CASE {e}kind WHEN 'charge' THEN {e}amount ELSE 0 END";
+    public static string ConsumedDelta(string e = "") => $"CASE {e}kind WHEN 'charge' THEN {e}amount WHEN 'reverse' THEN -{e}amount ELSE 0 END";
 
     public static string ExpiredDelta(string e = "") => $"CASE {e}kind WHEN 'expire' THEN {e}amount ELSE 0 END";
 }
@@ -803,6 +937,8 @@ internal sealed record ReserveRequest(Guid AccountId, Money Amount, string Idemp
 internal sealed record FinalizeRequest(Guid? AccountId, Guid ReservationId, Money Requested, Usage Usage, string FinalizationId);
 
 internal sealed record ReleaseRequest(Guid? AccountId, Guid ReservationId, bool Expire, string Reason);
+
+internal sealed record ReverseRequest(Guid CommunityId, Guid ReservationId, Money Amount, string Reason, string IdempotencyKey);
 
 /// <summary>The lots (with how many entries each got) and reservations a command moved; the guard checks exactly these.</summary>
 public sealed class LedgerTouches

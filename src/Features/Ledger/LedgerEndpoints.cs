@@ -23,6 +23,15 @@ public sealed class LedgerEndpoints : IEndpointModule
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesValidationProblem();
 
+        group.MapPost("/admin/communities/{slug}/reversals", ReverseAsync)
+            .RequirePlatformAdmin()
+            .WithName("ReverseCharge")
+            .WithSummary("Give back part or all of a finalized reservation's charge (platform admin); idempotent per idempotency_key.")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem();
+
         group.MapGet("/communities/{slug}/balance", BalanceAsync)
             .RequirePlatformAdminOrSession()
             .WithName("GetBalance")
@@ -51,6 +60,22 @@ public sealed class LedgerEndpoints : IEndpointModule
         string slug, GrantRequest body, IMediator mediator, CancellationToken cancellationToken)
     {
         var result = await mediator.Send(new GrantCredits.Command(slug, body.AmountMicro, body.Reason, body.IdempotencyKey, body.ExpiresAt), cancellationToken);
+        if (!result.IsSuccess)
+        {
+            return result.Error!.ToProblem();
+        }
+
+        return result.Value.Replayed
+            ? TypedResults.Ok(result.Value)
+            : TypedResults.Created($"/api/v1/communities/{slug}/balance", result.Value);
+    }
+
+    public sealed record ReversalRequest(Guid? ReservationId, long? AmountMicro, string? Reason, string? IdempotencyKey);
+
+    private static async Task<Results<Created<ReverseCharge.ReversalView>, Ok<ReverseCharge.ReversalView>, ProblemHttpResult>> ReverseAsync(
+        string slug, ReversalRequest body, IMediator mediator, CancellationToken cancellationToken)
+    {
+        var result = await mediator.Send(new ReverseCharge.Command(slug, body.ReservationId, body.AmountMicro, body.Reason, body.IdempotencyKey), cancellationToken);
         if (!result.IsSuccess)
         {
             return result.Error!.ToProblem();

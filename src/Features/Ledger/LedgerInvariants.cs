@@ -13,8 +13,8 @@ public static class LedgerInvariants
     [
         ("C1", "Per lot: available + reserved + consumed + expired = original, each >= 0, original equal to its mint."),
         ("C2", "Per account: the sum of lots' reserved equals the sum of pending reservations' holds (and per lot, the holds on it)."),
-        ("C3", "A reservation is terminal once finalized, released or expired; its entries match its hold; charged <= held."),
-        ("C4", "Per account: the sum of usage_events.amount_micro equals the sum charged by finalized reservations and the lots' consumed."),
+        ("C3", "A reservation is terminal once finalized, released or expired; its entries match its hold; charged <= held; its reversals match their entries and never exceed the charge."),
+        ("C4", "Per account: the sum of usage_events.amount_micro equals the sum charged by finalized reservations, and that sum less the reversals equals the lots' consumed."),
         ("C5", "Ledger entries replay, in order, to every lot's current columns."),
     ];
 
@@ -54,16 +54,19 @@ public static class LedgerInvariants
         LEFT JOIN LATERAL (SELECT sum(held) AS total FROM credit_reservations WHERE account_id = a.id AND status = 'pending') pr ON true
         WHERE coalesce(lr.total, 0) <> coalesce(pr.total, 0)
         UNION ALL
-        SELECT 'C3', r.account_id, format('reservation %s (%s): held %s, charged %s; entries hold %s, charge %s, release %s',
-            r.id, r.status, r.held, r.charged, e.holds, e.charges, e.releases)
+        SELECT 'C3', r.account_id, format('reservation %s (%s): held %s, charged %s, reversed %s; entries hold %s, charge %s, release %s, reverse %s',
+            r.id, r.status, r.held, r.charged, v.total, e.holds, e.charges, e.releases, e.reverses)
         FROM credit_reservations r
         CROSS JOIN LATERAL (
             SELECT coalesce(sum(amount) FILTER (WHERE kind = 'hold'), 0) AS holds,
                    coalesce(sum(amount) FILTER (WHERE kind = 'charge'), 0) AS charges,
-                   coalesce(sum(amount) FILTER (WHERE kind IN ('release', 'expire_hold')), 0) AS releases
+                   coalesce(sum(amount) FILTER (WHERE kind IN ('release', 'expire_hold')), 0) AS releases,
+                   coalesce(sum(amount) FILTER (WHERE kind = 'reverse'), 0) AS reverses
             FROM ledger_entries WHERE reservation_id = r.id) e
+        CROSS JOIN LATERAL (SELECT coalesce(sum(amount), 0) AS total FROM credit_reversals WHERE reservation_id = r.id) v
         WHERE r.id = ANY(@reservations) AND NOT (
             e.holds = r.held AND coalesce(r.charged, 0) <= r.held AND (SELECT coalesce(sum(x), 0) FROM unnest(r.hold_amounts) x) = r.held
+            AND e.reverses = v.total AND v.total <= coalesce(r.charged, 0)
             AND CASE r.status
                 WHEN 'pending' THEN r.charged IS NULL AND e.charges = 0 AND e.releases = 0
                 WHEN 'finalized' THEN e.charges = r.charged AND e.releases = r.held - r.charged
@@ -127,29 +130,35 @@ public static class LedgerInvariants
             WHERE r.status = 'pending' GROUP BY x.lot) h ON h.lot = l.id
         WHERE (@all OR l.account_id = ANY(@accounts)) AND l.reserved <> coalesce(h.total, 0)
         UNION ALL
-        SELECT 'C3', r.account_id, format('reservation %s (%s): held %s, charged %s; entries hold %s, charge %s, release %s',
-            r.id, r.status, r.held, r.charged, coalesce(e.holds, 0), coalesce(e.charges, 0), coalesce(e.releases, 0))
+        SELECT 'C3', r.account_id, format('reservation %s (%s): held %s, charged %s, reversed %s; entries hold %s, charge %s, release %s, reverse %s',
+            r.id, r.status, r.held, r.charged, coalesce(v.total, 0), coalesce(e.holds, 0), coalesce(e.charges, 0), coalesce(e.releases, 0),
+            coalesce(e.reverses, 0))
         FROM credit_reservations r
         LEFT JOIN (
             SELECT reservation_id,
                    sum(amount) FILTER (WHERE kind = 'hold') AS holds,
                    sum(amount) FILTER (WHERE kind = 'charge') AS charges,
-                   sum(amount) FILTER (WHERE kind IN ('release', 'expire_hold')) AS releases
+                   sum(amount) FILTER (WHERE kind IN ('release', 'expire_hold')) AS releases,
+                   sum(amount) FILTER (WHERE kind = 'reverse') AS reverses
             FROM ledger_entries WHERE reservation_id IS NOT NULL GROUP BY reservation_id) e ON e.reservation_id = r.id
+        LEFT JOIN (SELECT reservation_id, sum(amount) AS total FROM credit_reversals GROUP BY reservation_id) v ON v.reservation_id = r.id
         WHERE (@all OR r.account_id = ANY(@accounts)) AND NOT (
             coalesce(e.holds, 0) = r.held AND coalesce(r.charged, 0) <= r.held
+            AND coalesce(e.reverses, 0) = coalesce(v.total, 0) AND coalesce(v.total, 0) <= coalesce(r.charged, 0)
             AND CASE r.status
                 WHEN 'pending' THEN r.charged IS NULL AND coalesce(e.charges, 0) = 0 AND coalesce(e.releases, 0) = 0
                 WHEN 'finalized' THEN coalesce(e.charges, 0) = r.charged AND coalesce(e.releases, 0) = r.held - r.charged
                 ELSE r.charged IS NULL AND coalesce(e.charges, 0) = 0 AND coalesce(e.releases, 0) = r.held END)
         UNION ALL
-        SELECT 'C4', a.id, format('account %s: usage events %s, charged %s, lots consumed %s', a.id, coalesce(u.total, 0), coalesce(c.total, 0), coalesce(l.total, 0))
+        SELECT 'C4', a.id, format('account %s: usage events %s, charged %s, reversed %s, lots consumed %s',
+            a.id, coalesce(u.total, 0), coalesce(c.total, 0), coalesce(v.total, 0), coalesce(l.total, 0))
         FROM credit_accounts a
         LEFT JOIN (SELECT account_id, sum(amount_micro) AS total FROM usage_events GROUP BY account_id) u ON u.account_id = a.id
         LEFT JOIN (SELECT account_id, sum(charged) AS total FROM credit_reservations WHERE status = 'finalized' GROUP BY account_id) c ON c.account_id = a.id
+        LEFT JOIN (SELECT account_id, sum(amount) AS total FROM credit_reversals GROUP BY account_id) v ON v.account_id = a.id
         LEFT JOIN (SELECT account_id, sum(consumed) AS total FROM credit_lots GROUP BY account_id) l ON l.account_id = a.id
         WHERE (@all OR a.id = ANY(@accounts))
-            AND NOT (coalesce(u.total, 0) = coalesce(c.total, 0) AND coalesce(c.total, 0) = coalesce(l.total, 0))
+            AND NOT (coalesce(u.total, 0) = coalesce(c.total, 0) AND coalesce(c.total, 0) - coalesce(v.total, 0) = coalesce(l.total, 0))
         UNION ALL
         SELECT 'C4', r.account_id, format('reservation %s (%s): charged %s, usage event amount %s', r.id, r.status, r.charged, u.amount_micro)
         FROM credit_reservations r

@@ -9,6 +9,7 @@ public sealed class LedgerMetrics
     private readonly Counter<long> _clamped;
     private readonly Counter<long> _orphansReleased;
     private readonly Counter<long> _lotsExpired;
+    private readonly Counter<long> _reversedMicro;
     private readonly Histogram<long> _batchSize;
     private double _oldestPendingSeconds;
 
@@ -20,6 +21,7 @@ public sealed class LedgerMetrics
         _orphansReleased = meter.CreateCounter<long>("ledger_orphaned_holds_released", null,
             "Holds released by the orphan sweep because nobody finalized or released them in time.");
         _lotsExpired = meter.CreateCounter<long>("ledger_lots_expired", null, "Lots whose remaining credit expired.");
+        _reversedMicro = meter.CreateCounter<long>("ledger_reversed_micro_usd", null, "Charges given back by reversals, in micro-USD.");
         _batchSize = meter.CreateHistogram<long>("ledger_batch_operations", null,
             "Ledger operations carried by one batched transaction.",
             advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
@@ -32,6 +34,8 @@ public sealed class LedgerMetrics
     public void OrphansReleased(int count) => _orphansReleased.Add(count);
 
     public void LotsExpired(int count) => _lotsExpired.Add(count);
+
+    public void Reversed(long amountMicro) => _reversedMicro.Add(amountMicro);
 
     public void Batch(int operations) => _batchSize.Record(operations);
 

@@ -91,6 +91,8 @@ public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp
     [InlineData("UPDATE usage_events SET amount_micro = 0")]
     [InlineData("DELETE FROM usage_events")]
     [InlineData("UPDATE credit_lots SET original = original + 1")]
+    [InlineData("UPDATE credit_reversals SET amount = amount + 1")]
+    [InlineData("DELETE FROM credit_reversals")]
     public async Task Database_AppRoleRewritesHistory_Refused(string statement)
     {
         var (_, account) = await app.FundedCommunityAsync(500);

@@ -10,10 +10,10 @@ public sealed class LedgerPropertyTests(FreesideApp app) : IClassFixture<Freesid
     public sealed record Step(int Kind, long Amount, int Target);
 
     [Fact]
-    public void RandomInterleavings_OfGrantReserveFinalizeReleaseExpire_KeepC1ToC5()
+    public void RandomInterleavings_OfGrantReserveFinalizeReleaseExpireReverse_KeepC1ToC5()
     {
         var steps = Gen.ListOf(
-            from kind in Gen.Choose(0, 4)
+            from kind in Gen.Choose(0, 5)
             from amount in Gen.Choose(0, 400)
             from target in Gen.Choose(0, 30)
             select new Step(kind, amount, target)).Select(list => list.Take(24).ToArray());
@@ -66,6 +66,9 @@ public sealed class LedgerPropertyTests(FreesideApp app) : IClassFixture<Freesid
                     case 4:
                         var sweep = await app.SendAsync(new ReleaseOrphanedHolds.Command(OlderThanSeconds: 0));
                         return sweep.Error?.Type;
+                    case 5 when target != Guid.Empty:
+                        var reversed = await app.SendAsync(new ReverseCharge.Command(slug, target, step.Amount / 2 + 1, "prop", Guid.NewGuid().ToString()));
+                        return reversed.Error is null or ReservationNotCharged or ReversalExceedsCharge ? null : reversed.Error.Type;
                     default:
                         return null;
                 }
@@ -80,7 +83,8 @@ public sealed class LedgerPropertyTests(FreesideApp app) : IClassFixture<Freesid
         var sums = await app.Database.ScalarAsync<long>(
             "SELECT coalesce(sum(available + reserved + consumed), 0) FROM credit_lots WHERE account_id = @a", ("a", account));
         var charged = await app.ScalarLongAsync("SELECT coalesce(sum(amount_micro), 0) FROM usage_events WHERE account_id = @a", account);
+        var reversedTotal = await app.ScalarLongAsync("SELECT coalesce(sum(amount), 0) FROM credit_reversals WHERE account_id = @a", account);
         var consumed = await app.ScalarLongAsync("SELECT coalesce(sum(consumed), 0) FROM credit_lots WHERE account_id = @a", account);
-        return audit.Value.Status == "ok" && sums == granted && charged == consumed;
+        return audit.Value.Status == "ok" && sums == granted && charged - reversedTotal == consumed;
     }
 }

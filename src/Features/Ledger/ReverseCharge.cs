@@ -1,0 +1,79 @@
+using FluentValidation;
+using Freeside.Features.Common;
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Mediation;
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Communities;
+using MediatR;
+
+namespace Freeside.Features.Ledger;
+
+/// <summary>
+/// Gives back part or all of what a finalized reservation charged (a refund for a failed answer, a
+/// goodwill credit): the amount returns to the lots it was charged from, last charged first, with
+/// those lots' expiry. Never more than the charge less earlier reversals; once per idempotency key.
+/// </summary>
+public static class ReverseCharge
+{
+    public sealed record Command(string Slug, Guid? ReservationId, long? AmountMicro, string? Reason, string? IdempotencyKey)
+        : ICommand<ReversalView>, IMovesCredits;
+
+    public sealed record ReversalView(
+        Guid ReversalId,
+        Guid ReservationId,
+        Guid AccountId,
+        long AmountMicro,
+        long ChargedMicro,
+        long ReversedTotalMicro,
+        string Reason,
+        DateTimeOffset CreatedAt,
+        bool Replayed);
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator()
+        {
+            RuleFor(c => c.Slug).NotEmpty().MaximumLength(63);
+            RuleFor(c => c.ReservationId).NotNull().NotEqual(Guid.Empty);
+            RuleFor(c => c.AmountMicro).NotNull().InclusiveBetween(1, LedgerLimits.MaxAmountMicro);
+            RuleFor(c => c.Reason).NotEmpty().MaximumLength(500);
+            RuleFor(c => c.IdempotencyKey).NotEmpty().MaximumLength(200);
+        }
+    }
+
+    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time, LedgerMetrics metrics)
+        : IRequestHandler<Command, Result<ReversalView>>
+    {
+        public async Task<Result<ReversalView>> Handle(Command request, CancellationToken cancellationToken)
+        {
+            var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
+            if (community is null)
+            {
+                return new NotFound("community", request.Slug);
+            }
+
+            var book = new LedgerBook(db, touched, touches, time);
+            await book.EnterAsync(cancellationToken);
+            var result = await book.ReverseAsync(
+                new ReverseRequest(community.Id, request.ReservationId!.Value, Money.FromMicro(request.AmountMicro!.Value), request.Reason!, request.IdempotencyKey!),
+                cancellationToken);
+            if (result is { IsSuccess: true, Value.Replayed: false })
+            {
+                await book.FlushAsync(cancellationToken);
+                metrics.Reversed(result.Value.AmountMicro);
+            }
+
+            return result;
+        }
+    }
+}
+
+/// <summary>The reservation has no charge to give back: it is pending, released or expired.</summary>
+public sealed record ReservationNotCharged(Guid ReservationId, string Status)
+    : Error(ErrorKind.Conflict, "reservation-not-charged", "Only a finalized reservation's charge can be reversed.",
+        $"Reservation {ReservationId} is {Status}; nothing was charged.");
+
+/// <summary>A reversal larger than what is left of the charge.</summary>
+public sealed record ReversalExceedsCharge(Guid ReservationId, long RequestedMicro, long ReversibleMicro)
+    : Error(ErrorKind.Conflict, "reversal-exceeds-charge", "The reversal is larger than what is left of the charge.",
+        $"Reservation {ReservationId} has {ReversibleMicro} micro-USD left to reverse; {RequestedMicro} were asked.");
