@@ -60,14 +60,7 @@ public sealed class LedgerEndpoints : IEndpointModule
         string slug, GrantRequest body, IMediator mediator, CancellationToken cancellationToken)
     {
         var result = await mediator.Send(new GrantCredits.Command(slug, body.AmountMicro, body.Reason, body.IdempotencyKey, body.ExpiresAt), cancellationToken);
-        if (!result.IsSuccess)
-        {
-            return result.Error!.ToProblem();
-        }
-
-        return result.Value.Replayed
-            ? TypedResults.Ok(result.Value)
-            : TypedResults.Created($"/api/v1/communities/{slug}/balance", result.Value);
+        return CreatedOrReplayed(result, slug, v => v.Replayed);
     }
 
     public sealed record ReversalRequest(Guid? ReservationId, long? AmountMicro, string? Reason, string? IdempotencyKey);
@@ -76,12 +69,18 @@ public sealed class LedgerEndpoints : IEndpointModule
         string slug, ReversalRequest body, IMediator mediator, CancellationToken cancellationToken)
     {
         var result = await mediator.Send(new ReverseCharge.Command(slug, body.ReservationId, body.AmountMicro, body.Reason, body.IdempotencyKey), cancellationToken);
+        return CreatedOrReplayed(result, slug, v => v.Replayed);
+    }
+
+    /// <summary>201 for a new movement (it shows in the balance), 200 for the replay of an idempotency key.</summary>
+    private static Results<Created<T>, Ok<T>, ProblemHttpResult> CreatedOrReplayed<T>(Result<T> result, string slug, Func<T, bool> replayed)
+    {
         if (!result.IsSuccess)
         {
             return result.Error!.ToProblem();
         }
 
-        return result.Value.Replayed
+        return replayed(result.Value)
             ? TypedResults.Ok(result.Value)
             : TypedResults.Created($"/api/v1/communities/{slug}/balance", result.Value);
     }
