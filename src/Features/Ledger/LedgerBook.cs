@@ -275,7 +275,7 @@ internal sealed class LedgerBook
         }
 
         var reservation = new ReservationState(Guid.CreateVersion7(), request.AccountId, communityId, request.IdempotencyKey, request.Amount.Micro,
-            ReservationStatus.Pending, Charged: null, FinalizationId: null, _now) { NftId = request.NftId, IsNew = true };
+            ReservationStatus.Pending, Charged: null, FinalizationId: null, _now) { NftId = request.NftId };
         var left = request.Amount;
         foreach (var lot in candidates)
         {
@@ -723,11 +723,6 @@ internal sealed class LedgerBook
             }
         }
 
-        foreach (var reservation in _created)
-        {
-            reservation.IsNew = false;
-        }
-
         _created.Clear();
         _settled.Clear();
         _dirty.Clear();
@@ -822,8 +817,6 @@ internal sealed class LedgerBook
         public string? SettleReason { get; set; }
 
         public string? NftId { get; init; }
-
-        public bool IsNew { get; set; }
 
         public List<Guid> HoldLots { get; init; } = [];
 
