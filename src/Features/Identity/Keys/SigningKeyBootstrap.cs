@@ -28,16 +28,24 @@ public sealed partial class SigningKeyBootstrap(IServiceScopeFactory scopes, Sig
         }
     }
 
+    /// <summary>Safe to call more than once (a test host may stop twice while it is disposed).</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_stopping is null || _retrying is null)
+        var stopping = Interlocked.Exchange(ref _stopping, null);
+        if (stopping is null || _retrying is null)
         {
             return;
         }
 
-        await _stopping.CancelAsync();
-        await _retrying.WaitAsync(cancellationToken);
-        _stopping.Dispose();
+        try
+        {
+            await stopping.CancelAsync();
+            await _retrying.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            stopping.Dispose();
+        }
     }
 
     private async Task RetryAsync(CancellationToken cancellationToken)
