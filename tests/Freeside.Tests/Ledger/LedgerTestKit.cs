@@ -28,6 +28,17 @@ internal static class LedgerTestKit
         return grant.Value;
     }
 
+    /// <summary>A funded community with one reservation of <paramref name="held"/>, finalized charging <paramref name="charged"/>.</summary>
+    public static async Task<(string Slug, Guid Account, Guid Reservation)> ChargedAsync(this FreesideApp app, long funded, long held, long charged)
+    {
+        var (slug, account) = await app.FundedCommunityAsync(funded);
+        var hold = await app.SendAsync(new ReserveCredits.Command(account, held, "call-" + Guid.NewGuid()));
+        hold.IsSuccess.ShouldBeTrue(hold.Error?.Detail);
+        var done = await app.SendAsync(new FinalizeReservation.Command(account, hold.Value.ReservationId, charged, new Usage(), "fin-" + Guid.NewGuid()));
+        done.IsSuccess.ShouldBeTrue(done.Error?.Detail);
+        return (slug, account, hold.Value.ReservationId);
+    }
+
     public static async Task ShouldAuditCleanAsync(this FreesideApp app)
     {
         var audit = await app.SendAsync(new AuditConservation.Command(null));

@@ -8,23 +8,13 @@ namespace Freeside.Tests.Ledger;
 
 public sealed class ReverseChargeTests(FreesideApp app) : IClassFixture<FreesideApp>
 {
-    private async Task<(string Slug, Guid Account, Guid Reservation)> ChargedAsync(long funded, long held, long charged)
-    {
-        var (slug, account) = await app.FundedCommunityAsync(funded);
-        var hold = await app.SendAsync(new ReserveCredits.Command(account, held, "call-" + Guid.NewGuid()));
-        hold.IsSuccess.ShouldBeTrue(hold.Error?.Detail);
-        var done = await app.SendAsync(new FinalizeReservation.Command(account, hold.Value.ReservationId, charged, new Usage(), "fin-" + Guid.NewGuid()));
-        done.IsSuccess.ShouldBeTrue(done.Error?.Detail);
-        return (slug, account, hold.Value.ReservationId);
-    }
-
     private Task<long> ConsumedAsync(Guid account) =>
         app.ScalarLongAsync("SELECT coalesce(sum(consumed), 0) FROM credit_lots WHERE account_id = @a", account);
 
     [Fact]
     public async Task Reverse_PartOfACharge_ReturnsItToAvailableWithOneReverseEntry()
     {
-        var (slug, account, reservation) = await ChargedAsync(1000, 400, 300);
+        var (slug, account, reservation) = await app.ChargedAsync(1000, 400, 300);
 
         var reversed = await app.SendAsync(new ReverseCharge.Command(slug, reservation, 120, "answer was cut off", "refund-1"));
 
@@ -46,7 +36,7 @@ public sealed class ReverseChargeTests(FreesideApp app) : IClassFixture<Freeside
     [Fact]
     public async Task Reverse_SameKeyAgain_ReturnsTheFirstReversal_AndADifferentAmountIs409()
     {
-        var (slug, account, reservation) = await ChargedAsync(1000, 400, 300);
+        var (slug, account, reservation) = await app.ChargedAsync(1000, 400, 300);
         var first = await app.SendAsync(new ReverseCharge.Command(slug, reservation, 100, "r", "refund-2"));
 
         var replay = await app.SendAsync(new ReverseCharge.Command(slug, reservation, 100, "r", "refund-2"));
@@ -62,7 +52,7 @@ public sealed class ReverseChargeTests(FreesideApp app) : IClassFixture<Freeside
     [Fact]
     public async Task Reverse_MoreThanIsLeftOfTheCharge_IsRefusedAndWritesNothing()
     {
-        var (slug, account, reservation) = await ChargedAsync(1000, 400, 300);
+        var (slug, account, reservation) = await app.ChargedAsync(1000, 400, 300);
         (await app.SendAsync(new ReverseCharge.Command(slug, reservation, 250, "r", "refund-3a"))).IsSuccess.ShouldBeTrue();
 
         var tooMuch = await app.SendAsync(new ReverseCharge.Command(slug, reservation, 51, "r", "refund-3b"));
@@ -92,7 +82,7 @@ public sealed class ReverseChargeTests(FreesideApp app) : IClassFixture<Freeside
     [Fact]
     public async Task Reverse_AnotherCommunitysReservation_Is404AndWritesNothing()
     {
-        var (_, _, reservation) = await ChargedAsync(1000, 400, 300);
+        var (_, _, reservation) = await app.ChargedAsync(1000, 400, 300);
         var (otherSlug, otherAccount) = await app.FundedCommunityAsync(500);
 
         var result = await app.SendAsync(new ReverseCharge.Command(otherSlug, reservation, 10, "r", "refund-5"));
@@ -121,7 +111,7 @@ public sealed class ReverseChargeTests(FreesideApp app) : IClassFixture<Freeside
     [Fact]
     public async Task Reverse_RacingReversalsOfOneCharge_NeverGiveBackMoreThanWasCharged()
     {
-        var (slug, account, reservation) = await ChargedAsync(10_000, 1_000, 1_000);
+        var (slug, account, reservation) = await app.ChargedAsync(10_000, 1_000, 1_000);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 30).Select(i =>
             Task.Run(() => app.SendAsync(new ReverseCharge.Command(slug, reservation, 100, "race", $"race-{i}")))));
@@ -136,7 +126,7 @@ public sealed class ReverseChargeTests(FreesideApp app) : IClassFixture<Freeside
     [Fact]
     public async Task Reverse_SameKeyStorm_GivesBackOnce()
     {
-        var (slug, account, reservation) = await ChargedAsync(10_000, 1_000, 1_000);
+        var (slug, account, reservation) = await app.ChargedAsync(10_000, 1_000, 1_000);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ =>
             Task.Run(() => app.SendAsync(new ReverseCharge.Command(slug, reservation, 300, "storm", "storm-key")))));
@@ -149,7 +139,7 @@ public sealed class ReverseChargeTests(FreesideApp app) : IClassFixture<Freeside
     [Fact]
     public async Task Http_Reversal_Is201ThenReplay200_AndBadInputIs400()
     {
-        var (slug, account, reservation) = await ChargedAsync(1000, 400, 300);
+        var (slug, account, reservation) = await app.ChargedAsync(1000, 400, 300);
         using var client = app.CreateAdminClient();
 
         var created = await client.PostAsJsonAsync($"/api/v1/admin/communities/{slug}/reversals",
@@ -184,18 +174,10 @@ public sealed class ReverseChargeTests(FreesideApp app) : IClassFixture<Freeside
 /// <summary>Reversals written behind the ledger's back; a fixture of its own, because it leaves the ledger broken on purpose.</summary>
 public sealed class ReversalTamperingTests(FreesideApp app) : IClassFixture<FreesideApp>
 {
-    private async Task<(string Slug, Guid Account, Guid Reservation)> ChargedAsync(long funded, long held, long charged)
-    {
-        var (slug, account) = await app.FundedCommunityAsync(funded);
-        var hold = (await app.SendAsync(new ReserveCredits.Command(account, held, "call-" + Guid.NewGuid()))).Value;
-        (await app.SendAsync(new FinalizeReservation.Command(account, hold.ReservationId, charged, new Usage(), "fin-" + Guid.NewGuid()))).IsSuccess.ShouldBeTrue();
-        return (slug, account, hold.ReservationId);
-    }
-
     [Fact]
     public async Task Audit_ReversalWithoutItsEntries_IsReportedAsC3AndC4()
     {
-        var (slug, account, reservation) = await ChargedAsync(1000, 400, 300);
+        var (slug, account, reservation) = await app.ChargedAsync(1000, 400, 300);
         var community = await app.Database.ScalarAsync<Guid>("SELECT id FROM communities WHERE slug = @s", ("s", slug));
 
         // Written behind the ledger's back: a reversal row with no entry and no lot change.
@@ -212,7 +194,7 @@ public sealed class ReversalTamperingTests(FreesideApp app) : IClassFixture<Free
     [Fact]
     public async Task Database_EvenOwnerChangesAReversal_RefusedByTrigger()
     {
-        var (slug, _, reservation) = await ChargedAsync(1000, 400, 300);
+        var (slug, _, reservation) = await app.ChargedAsync(1000, 400, 300);
         (await app.SendAsync(new ReverseCharge.Command(slug, reservation, 10, "r", "kept"))).IsSuccess.ShouldBeTrue();
 
         var refused = await Should.ThrowAsync<Npgsql.PostgresException>(() => app.Database.ExecuteAsync("UPDATE credit_reversals SET amount = amount + 1"));
