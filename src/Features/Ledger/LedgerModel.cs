@@ -50,103 +50,6 @@ public sealed class CreditLot
     public DateTimeOffset CreatedAt { get; init; }
 }
 
-public sealed class CreditReservation
-{
-    public Guid Id { get; init; }
-
-    public Guid AccountId { get; init; }
-
-    public Guid? CommunityId { get; init; }
-
-    public required string IdempotencyKey { get; init; }
-
-    public long Held { get; init; }
-
-    public required Guid[] HoldLots { get; init; }
-
-    public required long[] HoldAmounts { get; init; }
-
-    public required string Status { get; init; }
-
-    public long? Charged { get; init; }
-
-    public string? FinalizationId { get; init; }
-
-    public string? SettleReason { get; init; }
-
-    public string? NftId { get; init; }
-
-    public DateTimeOffset CreatedAt { get; init; }
-
-    public DateTimeOffset? SettledAt { get; init; }
-}
-
-public sealed class LedgerEntry
-{
-    public long Id { get; init; }
-
-    public Guid AccountId { get; init; }
-
-    public Guid? CommunityId { get; init; }
-
-    public Guid LotId { get; init; }
-
-    public int LotSeq { get; init; }
-
-    public Guid? ReservationId { get; init; }
-
-    public required string Kind { get; init; }
-
-    public long Amount { get; init; }
-
-    public long AvailableAfter { get; init; }
-
-    public long ReservedAfter { get; init; }
-
-    public long ConsumedAfter { get; init; }
-
-    public long ExpiredAfter { get; init; }
-
-    public string? Reason { get; init; }
-
-    public DateTimeOffset CreatedAt { get; init; }
-}
-
-public sealed class UsageEvent
-{
-    public Guid Id { get; init; }
-
-    public Guid AccountId { get; init; }
-
-    public Guid? CommunityId { get; init; }
-
-    public string? NftId { get; init; }
-
-    public string? PoolId { get; init; }
-
-    public int TokensInput { get; init; }
-
-    public int TokensOutput { get; init; }
-
-    public long AmountMicro { get; init; }
-
-    public long RequestedMicro { get; init; }
-
-    public Guid ReservationId { get; init; }
-
-    public required string FinalizationId { get; init; }
-
-    public required string BillingMethod { get; init; }
-
-    public required string AccountingMode { get; init; }
-
-    public bool ConservationGuardResult { get; init; }
-
-    public string? ConservationGuardViolations { get; init; }
-
-    public DateTimeOffset CreatedAt { get; init; }
-}
-
 public sealed class ConservationViolationRecord
 {
     public long Id { get; init; }
@@ -169,24 +72,11 @@ public sealed class ConservationViolationRecord
 public sealed class LedgerModelConfiguration :
     IEntityTypeConfiguration<CreditAccount>,
     IEntityTypeConfiguration<CreditLot>,
-    IEntityTypeConfiguration<CreditReservation>,
-    IEntityTypeConfiguration<LedgerEntry>,
-    IEntityTypeConfiguration<UsageEvent>,
     IEntityTypeConfiguration<ConservationViolationRecord>
 {
     public void Configure(EntityTypeBuilder<CreditAccount> builder) => builder.ToTable("credit_accounts").HasKey(a => a.Id);
 
     public void Configure(EntityTypeBuilder<CreditLot> builder) => builder.ToTable("credit_lots").HasKey(l => l.Id);
-
-    public void Configure(EntityTypeBuilder<CreditReservation> builder) => builder.ToTable("credit_reservations").HasKey(r => r.Id);
-
-    public void Configure(EntityTypeBuilder<LedgerEntry> builder) => builder.ToTable("ledger_entries").HasKey(e => e.Id);
-
-    public void Configure(EntityTypeBuilder<UsageEvent> builder)
-    {
-        builder.ToTable("usage_events").HasKey(u => u.Id);
-        builder.Property(u => u.ConservationGuardViolations).HasColumnType("jsonb");
-    }
 
     public void Configure(EntityTypeBuilder<ConservationViolationRecord> builder) => builder.ToTable("conservation_violations").HasKey(v => v.Id);
 }
