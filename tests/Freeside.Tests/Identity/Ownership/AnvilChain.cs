@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
 using Freeside.Tests.Infrastructure;
@@ -56,9 +57,37 @@ public sealed class AnvilChain : IAsyncDisposable
         return new AnvilChain(state, new Uri(url), demo.GetProperty("collection").GetString()!, demo.GetProperty("plain_collection").GetString()!);
     }
 
-    public Task TransferAsync(TestWallet from, string contract, string to, int tokenId) =>
-        RunAsync("node", "chain.mjs", "transfer", "--rpc", RpcUrl.ToString().TrimEnd('/'), "--key", from.PrivateKey, "--contract", contract,
-            "--to", to, "--token", tokenId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    /// <summary>
+    /// ERC-721 transferFrom sent straight to anvil's JSON-RPC: the wallets are anvil's own dev accounts,
+    /// so anvil signs, and automine has it in a block when the call returns. One HTTP call, not a node
+    /// start, so tests that race a cache TTL are not at the mercy of a loaded machine.
+    /// </summary>
+    public async Task TransferAsync(TestWallet from, string contract, string to, int tokenId)
+    {
+        var sender = from.Address.ToChecksumString();
+        var data = "0x23b872dd" + Word(sender) + Word(to) + tokenId.ToString("x64", System.Globalization.CultureInfo.InvariantCulture);
+        var hash = (await RpcAsync("eth_sendTransaction", new { from = sender, to = contract, data })).GetString();
+        var receipt = await RpcAsync("eth_getTransactionReceipt", hash);
+        if (receipt.ValueKind != JsonValueKind.Object || receipt.GetProperty("status").GetString() != "0x1")
+        {
+            throw new InvalidOperationException($"transfer of token {tokenId} was not mined successfully: {receipt}");
+        }
+
+        static string Word(string address) => address[2..].ToLowerInvariant().PadLeft(64, '0');
+    }
+
+    private async Task<JsonElement> RpcAsync(string method, params object?[] parameters)
+    {
+        using var http = new HttpClient();
+        using var response = await http.PostAsJsonAsync(RpcUrl, new { jsonrpc = "2.0", id = 1, method, @params = parameters });
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        if (body.TryGetProperty("error", out var error))
+        {
+            throw new InvalidOperationException($"{method}: {error}");
+        }
+
+        return body.GetProperty("result").Clone();
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -100,6 +129,8 @@ public sealed class AnvilChain : IAsyncDisposable
 /// </summary>
 public sealed class ChainApp : FreesideApp, IAsyncLifetime
 {
+    public const int OwnershipCacheSeconds = 3;
+
     private TcpListener? _silent;
 
     public AnvilChain Chain { get; private set; } = null!;
@@ -108,7 +139,7 @@ public sealed class ChainApp : FreesideApp, IAsyncLifetime
     {
         var settings = base.Settings(database);
         settings["CHAIN_RPC_URLS"] = $"31337={Chain.RpcUrl};1=http://127.0.0.1:{AnvilChain.FreePort()};10=http://127.0.0.1:{((IPEndPoint)_silent!.LocalEndpoint).Port}";
-        settings["NFT_OWNERSHIP_CACHE_SECONDS"] = "2";
+        settings["NFT_OWNERSHIP_CACHE_SECONDS"] = OwnershipCacheSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         settings["CHAIN_RPC_TIMEOUT_SECONDS"] = "1";
         return settings;
     }

@@ -73,7 +73,7 @@ public sealed class OwnershipTests(ChainApp app) : IClassFixture<ChainApp>
         await app.Chain.TransferAsync(TestWallet.Demo, app.Chain.PlainCollection, third, 1);
 
         (await OwnedAsync(demoToken)).ShouldBe(["1"], "still the cached answer inside the TTL");
-        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        await Task.Delay(TimeSpan.FromSeconds(ChainApp.OwnershipCacheSeconds + 0.5));
         (await OwnedAsync(demoToken)).ShouldBeEmpty();
         (await OwnedAsync(thirdToken)).ShouldBe(["1"]);
     }
