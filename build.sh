@@ -285,13 +285,18 @@ cmd_test() {
   build
   local log_file="$STATE/test.log" status=0
   log "running tests"
-  dotnet test "$ROOT/Freeside.sln" -c "$CONFIGURATION" --no-build -nologo -v:q 2>&1 | tee "$log_file" || status=$?
+  dotnet test "$ROOT/Freeside.sln" -c "$CONFIGURATION" --no-build -nologo -v:q --logger "console;verbosity=minimal" 2>&1 \
+    | tee "$log_file" || status=$?
   # One plain closing line over every test project.
   awk '/(Passed|Failed)!/ {
          for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
        }
        END { gsub(",", "", p); printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log_file"
-  if grep -q "Failed!" "$log_file"; then status=1; fi
+  if grep -q "Failed!" "$log_file"; then
+    status=1
+    # Repeat each failure's name and message last, where a CI log's tail shows them.
+    awk '/^  Failed / { n = 6; shown++ } n > 0 && shown <= 10 && !/^  Stack Trace:/ { print; n-- } /^  Stack Trace:/ { n = 0 }' "$log_file"
+  fi
   return "$status"
 }
 
