@@ -125,15 +125,20 @@ public sealed class AnvilChain : IAsyncDisposable
 
 /// <summary>
 /// The app wired to a fresh anvil (chain 31337), plus two broken chains: chain 1 points at a closed
-/// port, chain 10 at a socket that accepts and never answers (the 1 s timeout fires).
+/// port, chain 10 at a socket that accepts and never answers (the 1 s timeout fires). The silent
+/// socket counts the connections it accepted, so a test can tell whether a call reached it.
 /// </summary>
 public sealed class ChainApp : FreesideApp, IAsyncLifetime
 {
     public const int OwnershipCacheSeconds = 3;
 
+    private readonly List<Socket> _held = [];
     private TcpListener? _silent;
+    private int _silentConnections;
 
     public AnvilChain Chain { get; private set; } = null!;
+
+    public int SilentChainConnections => Volatile.Read(ref _silentConnections);
 
     protected override IDictionary<string, string?> Settings(TestDatabase database)
     {
@@ -149,6 +154,7 @@ public sealed class ChainApp : FreesideApp, IAsyncLifetime
         Chain = await AnvilChain.StartAsync();
         _silent = new TcpListener(IPAddress.Loopback, 0);
         _silent.Start();
+        _ = HoldSilentConnectionsAsync(_silent);
         await base.InitializeAsync();
     }
 
@@ -156,6 +162,31 @@ public sealed class ChainApp : FreesideApp, IAsyncLifetime
     {
         await base.DisposeAsync();
         _silent?.Dispose();
+        lock (_held)
+        {
+            _held.ForEach(socket => socket.Dispose());
+        }
+
         await Chain.DisposeAsync();
+    }
+
+    private async Task HoldSilentConnectionsAsync(TcpListener listener)
+    {
+        try
+        {
+            while (true)
+            {
+                var socket = await listener.AcceptSocketAsync();
+                lock (_held)
+                {
+                    _held.Add(socket);
+                }
+
+                Interlocked.Increment(ref _silentConnections);
+            }
+        }
+        catch (Exception e) when (e is ObjectDisposedException or SocketException)
+        {
+        }
     }
 }
