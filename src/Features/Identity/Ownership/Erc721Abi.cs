@@ -75,7 +75,8 @@ public static class Erc721Abi
         return tokenId <= MaxUint256;
     }
 
-    private static string Word(BigInteger value)
+    /// <summary>A uint256 argument as its 32-byte word, in hex.</summary>
+    public static string Word(BigInteger value)
     {
         if (value.Sign < 0 || value > MaxUint256)
         {
@@ -86,5 +87,6 @@ public static class Erc721Abi
         return hex.TrimStart('0').PadLeft(64, '0');
     }
 
-    private static string Word(EthereumAddress address) => new string('0', 24) + Convert.ToHexStringLower(address.ToArray());
+    /// <summary>An address argument as its 32-byte word, in hex.</summary>
+    public static string Word(EthereumAddress address) => new string('0', 24) + Convert.ToHexStringLower(address.ToArray());
 }

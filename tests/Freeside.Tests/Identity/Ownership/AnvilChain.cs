@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
+using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Identity.Ownership;
 using Freeside.Tests.Infrastructure;
 
 namespace Freeside.Tests.Identity.Ownership;
@@ -59,21 +61,19 @@ public sealed class AnvilChain : IAsyncDisposable
 
     /// <summary>
     /// ERC-721 transferFrom sent straight to anvil's JSON-RPC: the wallets are anvil's own dev accounts,
-    /// so anvil signs, and automine has it in a block when the call returns. One HTTP call, not a node
+    /// so anvil signs, and automine has it in a block when the call returns. Two HTTP calls, not a node
     /// start, so tests that race a cache TTL are not at the mercy of a loaded machine.
     /// </summary>
-    public async Task TransferAsync(TestWallet from, string contract, string to, int tokenId)
+    public async Task TransferAsync(TestWallet from, string contract, EthereumAddress to, int tokenId)
     {
-        var sender = from.Address.ToChecksumString();
-        var data = "0x23b872dd" + Word(sender) + Word(to) + tokenId.ToString("x64", System.Globalization.CultureInfo.InvariantCulture);
-        var hash = (await RpcAsync("eth_sendTransaction", new { from = sender, to = contract, data })).GetString();
+        const string transferFrom = "23b872dd";
+        var data = "0x" + transferFrom + Erc721Abi.Word(from.Address) + Erc721Abi.Word(to) + Erc721Abi.Word(tokenId);
+        var hash = (await RpcAsync("eth_sendTransaction", new { from = from.Address.ToChecksumString(), to = contract, data })).GetString();
         var receipt = await RpcAsync("eth_getTransactionReceipt", hash);
         if (receipt.ValueKind != JsonValueKind.Object || receipt.GetProperty("status").GetString() != "0x1")
         {
             throw new InvalidOperationException($"transfer of token {tokenId} was not mined successfully: {receipt}");
         }
-
-        static string Word(string address) => address[2..].ToLowerInvariant().PadLeft(64, '0');
     }
 
     private async Task<JsonElement> RpcAsync(string method, params object?[] parameters)
@@ -134,11 +134,19 @@ public sealed class ChainApp : FreesideApp, IAsyncLifetime
 
     private readonly List<Socket> _held = [];
     private TcpListener? _silent;
-    private int _silentConnections;
 
     public AnvilChain Chain { get; private set; } = null!;
 
-    public int SilentChainConnections => Volatile.Read(ref _silentConnections);
+    public int SilentChainConnections
+    {
+        get
+        {
+            lock (_held)
+            {
+                return _held.Count;
+            }
+        }
+    }
 
     protected override IDictionary<string, string?> Settings(TestDatabase database)
     {
@@ -181,8 +189,6 @@ public sealed class ChainApp : FreesideApp, IAsyncLifetime
                 {
                     _held.Add(socket);
                 }
-
-                Interlocked.Increment(ref _silentConnections);
             }
         }
         catch (Exception e) when (e is ObjectDisposedException or SocketException)

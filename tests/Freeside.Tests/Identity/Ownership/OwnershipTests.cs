@@ -62,7 +62,6 @@ public sealed class OwnershipTests(ChainApp app) : IClassFixture<ChainApp>
     public async Task MyNfts_OwnershipFollowsATransferWithinTheCacheTtl()
     {
         await CommunityAsync("moving", 31337, app.Chain.PlainCollection);
-        var third = TestWallet.Third.Address.ToChecksumString();
         var demoToken = await IdentityHttp.SessionTokenAsync(app, TestWallet.Demo);
         var thirdToken = await IdentityHttp.SessionTokenAsync(app, TestWallet.Third);
         async Task<string[]> OwnedAsync(string token) =>
@@ -70,7 +69,7 @@ public sealed class OwnershipTests(ChainApp app) : IClassFixture<ChainApp>
                 .GetProperty("token_ids").EnumerateArray().Select(t => t.GetString()!).ToArray();
         (await OwnedAsync(demoToken)).ShouldBe(["1"]);
 
-        await app.Chain.TransferAsync(TestWallet.Demo, app.Chain.PlainCollection, third, 1);
+        await app.Chain.TransferAsync(TestWallet.Demo, app.Chain.PlainCollection, TestWallet.Third.Address, 1);
 
         (await OwnedAsync(demoToken)).ShouldBe(["1"], "still the cached answer inside the TTL");
         await Task.Delay(TimeSpan.FromSeconds(ChainApp.OwnershipCacheSeconds + 0.5));
