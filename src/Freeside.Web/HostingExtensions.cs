@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Carter;
 using Freeside.Features.Common;
 using Freeside.Features.Common.Configuration;
-using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.Redis;
@@ -35,6 +35,16 @@ public static class HostingExtensions
         builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<FreesideExceptionHandler>();
+
+        // Only the capabilities' assembly (Carter's default scans every assembly the host loads), in
+        // name order so the OpenAPI document's order does not follow file order. Validators run once,
+        // in the MediatR pipeline, so Carter registers none.
+        var features = typeof(FeatureRegistration).Assembly;
+        builder.Services.AddCarter(new DependencyContextAssemblyCatalog(features), carter => carter
+            .WithModules([.. features.GetTypes()
+                .Where(t => t is { IsAbstract: false, IsInterface: false } && t.IsAssignableTo(typeof(ICarterModule)))
+                .OrderBy(t => t.FullName, StringComparer.Ordinal)])
+            .WithEmptyValidators());
         builder.Services.AddOpenApi("v1", options =>
         {
             // Slices nest generic names (Command, Query, Result); the outer class makes them unique.
@@ -103,7 +113,7 @@ public static class HostingExtensions
         });
 
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapEndpointModules(typeof(FeatureRegistration).Assembly);
+        app.MapCarter();
         return app;
     }
 }

@@ -1,3 +1,4 @@
+using Carter;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
 using MediatR;
@@ -8,7 +9,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Freeside.Features.Communities;
 
-public sealed class CommunitiesEndpoints : IEndpointModule
+public sealed class CommunitiesEndpoints : ICarterModule
 {
     public void AddRoutes(IEndpointRouteBuilder app)
     {

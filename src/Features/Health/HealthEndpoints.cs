@@ -1,4 +1,4 @@
-using Freeside.Features.Common.Endpoints;
+using Carter;
 using MediatR;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Freeside.Features.Health;
 
-public sealed class HealthEndpoints : IEndpointModule
+public sealed class HealthEndpoints : ICarterModule
 {
     public void AddRoutes(IEndpointRouteBuilder app)
     {

@@ -1,3 +1,4 @@
+using Carter;
 using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
@@ -16,7 +17,7 @@ using Microsoft.Net.Http.Headers;
 
 namespace Freeside.Features.Identity;
 
-public sealed class IdentityEndpoints : IEndpointModule
+public sealed class IdentityEndpoints : ICarterModule
 {
     public void AddRoutes(IEndpointRouteBuilder app)
     {

@@ -1,3 +1,4 @@
+using Carter;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Identity.Sessions;
@@ -9,7 +10,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Freeside.Features.Ledger;
 
-public sealed class LedgerEndpoints : IEndpointModule
+public sealed class LedgerEndpoints : ICarterModule
 {
     public void AddRoutes(IEndpointRouteBuilder app)
     {

@@ -1,7 +1,7 @@
 using System.Reflection;
+using Carter;
 using FluentValidation;
 using Freeside.Features.Common;
-using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Mediation;
 using MediatR;
 
@@ -32,13 +32,28 @@ public sealed class SliceRulesTests
         commands.Where(c => !validated.Contains(c)).Select(c => c.FullName).ShouldBeEmpty();
     }
 
+    private static List<Type> CarterModules() => Features.GetTypes()
+        .Where(t => t is { IsAbstract: false, IsInterface: false } && typeof(ICarterModule).IsAssignableFrom(t))
+        .ToList();
+
     [Fact]
-    public void EndpointModules_HaveNoConstructorParameters()
+    public void CarterModules_HaveNoConstructorParameters()
     {
-        var modules = EndpointModuleDiscovery.FindModules(Features);
+        var modules = CarterModules();
 
         modules.ShouldNotBeEmpty();
-        modules.Where(m => m.GetConstructors().Any(c => c.GetParameters().Length > 0)).ShouldBeEmpty();
+        modules.Where(m => m.GetConstructors().Any(c => c.GetParameters().Length > 0)).Select(m => m.FullName).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void CarterModules_OnePerCapability()
+    {
+        var modules = CarterModules();
+
+        modules.ShouldNotBeEmpty();
+        modules.Where(m => Capability(m) is null or "Common").Select(m => m.FullName).ShouldBeEmpty();
+        modules.GroupBy(Capability).Where(g => g.Count() > 1)
+            .Select(g => $"{g.Key}: {string.Join(", ", g.Select(m => m.Name))}").ShouldBeEmpty();
     }
 
     [Fact]
