@@ -18,14 +18,6 @@ public sealed partial class NonceStore(FreesideDb db, RedisConnection redis, Tim
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
 
-    private const string ConsumeScript = """
-        if redis.call('GET', KEYS[1]) then
-            redis.call('DEL', KEYS[1])
-            return 1
-        end
-        return 0
-        """;
-
     private static string Key(string nonce) => "freeside:identity:siwe-nonce:" + nonce;
 
     /// <summary>128 random bits as 32 lower-case hex characters (EIP-4361 wants alphanumeric, at least 8).</summary>
@@ -60,7 +52,7 @@ public sealed partial class NonceStore(FreesideDb db, RedisConnection redis, Tim
         {
             try
             {
-                redisHeldIt = (int)await cache.ScriptEvaluateAsync(ConsumeScript, [Key(nonce)]) == 1;
+                redisHeldIt = (await cache.StringGetDeleteAsync(Key(nonce))).HasValue;
                 redisAnswered = true;
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
