@@ -5,8 +5,6 @@ using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.Redis;
 using Freeside.Features.Common.Time;
-using Freeside.Features.Identity;
-using Freeside.Features.Ledger;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Configuration;
@@ -18,7 +16,7 @@ namespace Freeside.Features.Common;
 
 public static class FeatureRegistration
 {
-    /// <summary>The kernel (persistence, Redis, pipeline, metrics) and every capability in this assembly.</summary>
+    /// <summary>The kernel (persistence, Redis, pipeline, metrics) and every <see cref="ICapability"/> in this assembly.</summary>
     public static IServiceCollection AddFreesideFeatures(this IServiceCollection services, FreesideSettings settings, IConfiguration configuration)
     {
         services.AddSingleton(settings);
@@ -49,8 +47,15 @@ public static class FeatureRegistration
             services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
         }
 
-        services.AddLedger(settings.Ledger);
-        services.AddIdentity(settings);
+        foreach (var capabilitySettings in settings.CapabilitySettings)
+        {
+            services.AddSingleton(capabilitySettings.GetType(), capabilitySettings);
+        }
+
+        foreach (var capability in Capabilities.All)
+        {
+            capability.AddServices(services, settings);
+        }
 
         // Validation messages and keys name fields as they appear on the wire (snake_case).
         ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : SnakeCaseNames.ToSnakeCase(member.Name);

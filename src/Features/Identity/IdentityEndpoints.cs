@@ -1,5 +1,4 @@
 using Carter;
-using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Identity.Keys;
@@ -91,14 +90,14 @@ public sealed class IdentityEndpoints : ICarterModule
     }
 
     private static async Task<Results<Ok<SignIn.Result>, ProblemHttpResult>> SignInAsync(
-        SignIn.Body body, HttpContext http, FreesideSettings settings, IMediator mediator, CancellationToken cancellationToken)
+        SignIn.Body body, HttpContext http, IdentitySettings settings, IMediator mediator, CancellationToken cancellationToken)
     {
-        var host = RequestHost(http.Request, settings.Identity);
+        var host = RequestHost(http.Request, settings);
         var result = await mediator.Send(new SignIn.Command(body.Message ?? "", body.Signature ?? "", host), cancellationToken);
         if (result.IsSuccess)
         {
             http.Response.Headers.CacheControl = "no-store";
-            SessionAuthentication.SetCookie(http.Response, result.Value.Token, result.Value.ExpiresAt, secure: !settings.Identity.IsDevelopment);
+            SessionAuthentication.SetCookie(http.Response, result.Value.Token, result.Value.ExpiresAt, secure: !settings.IsDevelopment);
         }
 
         return result.ToOk();
@@ -109,13 +108,13 @@ public sealed class IdentityEndpoints : ICarterModule
         (await mediator.Send(new GetSession.Query(http.Caller()), cancellationToken)).ToOk();
 
     private static async Task<Results<NoContent, ProblemHttpResult>> LogoutAsync(
-        HttpContext http, FreesideSettings settings, IMediator mediator, CancellationToken cancellationToken)
+        HttpContext http, IdentitySettings settings, IMediator mediator, CancellationToken cancellationToken)
     {
         var caller = http.Caller();
         var result = await mediator.Send(new Logout.Command(caller.Jti, caller.ExpiresAt), cancellationToken);
         if (result.IsSuccess)
         {
-            SessionAuthentication.ClearCookie(http.Response, secure: !settings.Identity.IsDevelopment);
+            SessionAuthentication.ClearCookie(http.Response, secure: !settings.IsDevelopment);
         }
 
         return result.ToHttp(_ => TypedResults.NoContent());

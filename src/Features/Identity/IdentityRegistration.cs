@@ -1,4 +1,3 @@
-using Freeside.Features.Common.Configuration;
 using Freeside.Features.Identity.Keys;
 using Freeside.Features.Identity.Ownership;
 using Freeside.Features.Identity.S2S;
@@ -11,9 +10,8 @@ namespace Freeside.Features.Identity;
 
 public static class IdentityRegistration
 {
-    public static IServiceCollection AddIdentity(this IServiceCollection services, FreesideSettings settings)
+    public static IServiceCollection AddIdentity(this IServiceCollection services, IdentitySettings settings)
     {
-        services.AddSingleton(settings.Identity);
         services.AddSingleton<KeyProtector>();
         services.AddSingleton<SigningKeyRing>();
         services.AddSingleton<SessionTokens>();

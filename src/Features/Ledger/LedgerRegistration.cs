@@ -1,5 +1,4 @@
 using Freeside.Features.Common.Mediation;
-using Freeside.Features.Common.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Quartz;
@@ -10,7 +9,6 @@ public static class LedgerRegistration
 {
     public static IServiceCollection AddLedger(this IServiceCollection services, LedgerSettings settings)
     {
-        services.AddSingleton(settings);
         services.TryAddSingleton<LedgerMetrics>();
         services.TryAddSingleton<LedgerBatcher>();
         services.TryAddSingleton<ViolationLog>();

@@ -25,9 +25,8 @@ public sealed record FreesideSettings
 
     public Uri? OtlpEndpoint { get; init; }
 
-    public required IdentitySettings Identity { get; init; }
-
-    public required LedgerSettings Ledger { get; init; }
+    /// <summary>Each capability's own settings record, loaded by its <see cref="ICapability"/>.</summary>
+    public IReadOnlyList<object> CapabilitySettings { get; init; } = [];
 
     /// <summary>Whether this process runs the Quartz scheduler (tests turn it off).</summary>
     public bool JobsEnabled { get; init; } = true;
@@ -69,8 +68,15 @@ public sealed record FreesideSettings
             errors.Add("OTEL_EXPORTER_OTLP_ENDPOINT: must be an absolute http(s) URL");
         }
 
-        var identity = IdentitySettings.Load(configuration, isDevelopment, errors);
-        var ledger = LedgerSettings.Load(configuration, errors);
+        var capabilitySettings = new List<object>();
+        foreach (var capability in Capabilities.All)
+        {
+            if (capability.LoadSettings(configuration, isDevelopment, errors) is { } loaded)
+            {
+                capabilitySettings.Add(loaded);
+            }
+        }
+
         var jobsEnabled = true;
         if (configuration["FREESIDE_JOBS_ENABLED"] is { Length: > 0 } rawJobs && !bool.TryParse(rawJobs, out jobsEnabled))
         {
@@ -92,11 +98,16 @@ public sealed record FreesideSettings
             ManagementUrls = managementUrls,
             MaxRequestBodyBytes = maxBody,
             OtlpEndpoint = otlp,
-            Identity = identity!,
-            Ledger = ledger,
+            CapabilitySettings = capabilitySettings,
             JobsEnabled = jobsEnabled,
         }, errors);
     }
+
+    /// <summary>The settings record a capability loaded, by its type.</summary>
+    public T Capability<T>()
+        where T : class =>
+        CapabilitySettings.OfType<T>().SingleOrDefault()
+            ?? throw new InvalidOperationException($"No capability loaded settings of type {typeof(T).Name}.");
 
     private static string? Required(IConfiguration configuration, string name, List<string> errors)
     {

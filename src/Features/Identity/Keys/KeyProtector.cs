@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Freeside.Features.Common.Configuration;
 
 namespace Freeside.Features.Identity.Keys;
 

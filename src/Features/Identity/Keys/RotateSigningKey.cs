@@ -1,5 +1,4 @@
 using FluentValidation;
-using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;

@@ -1,7 +1,6 @@
 using System.Collections.Frozen;
 using System.Security.Cryptography;
 using System.Text.Json;
-using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net.Http.Json;
 using System.Numerics;
 using System.Text.Json;
-using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Identity.Ethereum;
 using Microsoft.Extensions.Logging;

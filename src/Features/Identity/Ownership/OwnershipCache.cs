@@ -1,4 +1,3 @@
-using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Redis;
 using Microsoft.Extensions.Caching.Memory;

@@ -1,4 +1,3 @@
-using Freeside.Features.Common.Configuration;
 using Freeside.Features.Identity.Ethereum;
 
 namespace Freeside.Features.Identity.Siwe;

@@ -66,7 +66,7 @@ public sealed class JwksTests(FreesideApp app) : IClassFixture<FreesideApp>
         var protector = app.Services.GetRequiredService<KeyProtector>();
         protector.TryOpen(ciphertext, kid).ShouldBe(d);
         protector.TryOpen(ciphertext, "another-kid").ShouldBeNull();
-        var otherKek = new KeyProtector(app.Services.GetRequiredService<Freeside.Features.Common.Configuration.IdentitySettings>() with { KeyEncryptionKey = new byte[32] });
+        var otherKek = new KeyProtector(app.Services.GetRequiredService<Freeside.Features.Identity.IdentitySettings>() with { KeyEncryptionKey = new byte[32] });
         otherKek.TryOpen(ciphertext, kid).ShouldBeNull();
         (await app.Database.ScalarAsync<string>("SELECT public_jwk FROM jwks_keys WHERE kid = @k", ("k", kid)))!.ShouldNotContain("\"d\"");
     }

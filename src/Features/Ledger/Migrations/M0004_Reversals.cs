@@ -1,7 +1,8 @@
+using Freeside.Features.Common.Persistence;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 
-namespace Freeside.Features.Common.Persistence.Migrations;
+namespace Freeside.Features.Ledger.Migrations;
 
 /// <summary>
 /// Reversals: part or all of a finalized reservation's charge given back to the lots it was charged

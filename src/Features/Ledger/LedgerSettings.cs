@@ -1,7 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
-namespace Freeside.Features.Common.Configuration;
+namespace Freeside.Features.Ledger;
 
 /// <summary>The credit ledger's settings.</summary>
 public sealed record LedgerSettings(TimeSpan OrphanAfter)

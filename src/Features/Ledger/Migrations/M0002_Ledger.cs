@@ -1,7 +1,8 @@
+using Freeside.Features.Common.Persistence;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 
-namespace Freeside.Features.Common.Persistence.Migrations;
+namespace Freeside.Features.Ledger.Migrations;
 
 /// <summary>
 /// The credit ledger: accounts, lots, reservations, append-only ledger entries and usage events,

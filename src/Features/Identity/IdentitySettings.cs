@@ -1,7 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
-namespace Freeside.Features.Common.Configuration;
+namespace Freeside.Features.Identity;
 
 /// <summary>Sign-in, sessions, signing keys and the chain reader (the Identity capability).</summary>
 public sealed record IdentitySettings

@@ -1,7 +1,8 @@
+using Freeside.Features.Common.Persistence;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 
-namespace Freeside.Features.Common.Persistence.Migrations;
+namespace Freeside.Features.Identity.Migrations;
 
 [DbContext(typeof(FreesideDb))]
 [Migration("0003_identity")]

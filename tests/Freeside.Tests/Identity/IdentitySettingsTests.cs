@@ -1,7 +1,8 @@
 using Freeside.Features.Common.Configuration;
+using Freeside.Features.Identity;
 using Microsoft.Extensions.Configuration;
 
-namespace Freeside.Tests.Common.Configuration;
+namespace Freeside.Tests.Identity;
 
 public sealed class IdentitySettingsTests
 {
@@ -35,7 +36,7 @@ public sealed class IdentitySettingsTests
         values.Remove("SIWE_DOMAINS");
 
         Load(values).Errors.ShouldHaveSingleItem().ShouldStartWith("SIWE_DOMAINS:");
-        Load(values, development: true).Settings.ShouldNotBeNull().Identity.SiweDomains.ShouldBeEmpty();
+        Load(values, development: true).Settings.ShouldNotBeNull().Capability<IdentitySettings>().SiweDomains.ShouldBeEmpty();
     }
 
     [Fact]
@@ -44,7 +45,7 @@ public sealed class IdentitySettingsTests
         var values = new Dictionary<string, string?>(Valid);
         values.Remove("FREESIDE_KEY_ENCRYPTION_KEY");
 
-        var identity = Load(values, development: true).Settings.ShouldNotBeNull().Identity;
+        var identity = Load(values, development: true).Settings.ShouldNotBeNull().Capability<IdentitySettings>();
 
         identity.UsesDevelopmentKek.ShouldBeTrue();
         identity.KeyEncryptionKey.Length.ShouldBe(32);
@@ -53,7 +54,7 @@ public sealed class IdentitySettingsTests
     [Fact]
     public void Load_Defaults_MatchTheIssue()
     {
-        var identity = Load(Valid).Settings.ShouldNotBeNull().Identity;
+        var identity = Load(Valid).Settings.ShouldNotBeNull().Capability<IdentitySettings>();
 
         identity.SiweChainIds.ShouldBe([1, 80094, 11155111, 31337]);
         identity.SessionLifetime.ShouldBe(TimeSpan.FromHours(1));
@@ -73,7 +74,7 @@ public sealed class IdentitySettingsTests
             ["FREESIDE_KEY_ENCRYPTION_KEY"] = new string('a', 64),
         };
 
-        var identity = Load(values).Settings.ShouldNotBeNull().Identity;
+        var identity = Load(values).Settings.ShouldNotBeNull().Capability<IdentitySettings>();
 
         identity.ChainRpcUrls[31337].ShouldBe(new Uri("http://127.0.0.1:8545"));
         identity.ChainRpcUrls[1].ShouldBe(new Uri("https://eth.example/rpc"));
