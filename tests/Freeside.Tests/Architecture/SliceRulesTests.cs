@@ -57,6 +57,20 @@ public sealed class SliceRulesTests
     }
 
     [Fact]
+    public void Capabilities_AtMostOneICapabilityEach_WithoutConstructorParameters()
+    {
+        var capabilities = Features.GetTypes()
+            .Where(t => t is { IsAbstract: false, IsInterface: false } && typeof(ICapability).IsAssignableFrom(t))
+            .ToList();
+
+        capabilities.ShouldNotBeEmpty();
+        capabilities.Select(t => t.FullName).ShouldBe(Capabilities.All.Select(c => c.GetType().FullName), ignoreOrder: true);
+        capabilities.Where(t => Capability(t) is null or "Common").Select(t => t.FullName).ShouldBeEmpty();
+        capabilities.GroupBy(Capability).Where(g => g.Count() > 1).Select(g => g.Key).ShouldBeEmpty();
+        capabilities.Where(t => t.GetConstructors().Any(c => c.GetParameters().Length > 0)).Select(t => t.FullName).ShouldBeEmpty();
+    }
+
+    [Fact]
     public void Handlers_NeverUseAnotherSlicesHandler()
     {
         var handlers = Handlers().ToList();
