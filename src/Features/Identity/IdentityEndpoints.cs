@@ -82,14 +82,14 @@ public sealed class IdentityEndpoints : ICarterModule
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     }
 
-    private static async Task<Results<Ok<IssueNonce.Result>, ProblemHttpResult>> IssueNonceAsync(
+    private static async Task<Results<Ok<IssueNonce.View>, ProblemHttpResult>> IssueNonceAsync(
         HttpContext http, IMediator mediator, CancellationToken cancellationToken)
     {
         http.Response.Headers.CacheControl = "no-store";
         return (await mediator.Send(new IssueNonce.Command(), cancellationToken)).ToOk();
     }
 
-    private static async Task<Results<Ok<SignIn.Result>, ProblemHttpResult>> SignInAsync(
+    private static async Task<Results<Ok<SignIn.View>, ProblemHttpResult>> SignInAsync(
         SignIn.Body body, HttpContext http, IdentitySettings settings, IMediator mediator, CancellationToken cancellationToken)
     {
         var host = RequestHost(http.Request, settings);
@@ -135,7 +135,7 @@ public sealed class IdentityEndpoints : ICarterModule
             : TypedResults.StatusCode(StatusCodes.Status304NotModified);
     }
 
-    private static async Task<Results<Ok<RotateSigningKey.Result>, ProblemHttpResult>> RotateAsync(
+    private static async Task<Results<Ok<RotateSigningKey.View>, ProblemHttpResult>> RotateAsync(
         IMediator mediator, CancellationToken cancellationToken) =>
         (await mediator.Send(new RotateSigningKey.Command(RotateSigningKey.Trigger.Manual), cancellationToken)).ToOk();
 

@@ -71,6 +71,16 @@ public sealed class SliceRulesTests
     }
 
     [Fact]
+    public void SliceTypes_AreNeverNamedResult()
+    {
+        // A nested Result beside Common's Result<T> reads as Result<Result>; slices answer a View.
+        var nested = Features.GetTypes().Where(t => t.IsNested && Capability(t) is not null and not "Common").ToList();
+
+        nested.ShouldContain(t => t.Name == "View");
+        nested.Where(t => t.Name == "Result").Select(t => t.FullName).ShouldBeEmpty();
+    }
+
+    [Fact]
     public void Handlers_NeverUseAnotherSlicesHandler()
     {
         var handlers = Handlers().ToList();

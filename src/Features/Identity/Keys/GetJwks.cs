@@ -8,24 +8,24 @@ namespace Freeside.Features.Identity.Keys;
 public static class GetJwks
 {
     /// <summary>The published key set; <see cref="IfNoneMatch"/> is the client's If-None-Match header.</summary>
-    public sealed record Query(string? IfNoneMatch) : IQuery<Result>;
+    public sealed record Query(string? IfNoneMatch) : IQuery<View>;
 
     /// <summary>Document is null when the client's copy is current (304).</summary>
-    public sealed record Result(byte[]? Document, string ETag);
+    public sealed record View(byte[]? Document, string ETag);
 
     public sealed class Validator : AbstractValidator<Query>
     {
         public Validator() => RuleFor(q => q.IfNoneMatch).MaximumLength(1024);
     }
 
-    internal sealed class Handler(SigningKeyRing ring) : IRequestHandler<Query, Result<Result>>
+    internal sealed class Handler(SigningKeyRing ring) : IRequestHandler<Query, Result<View>>
     {
-        public async Task<Result<Result>> Handle(Query request, CancellationToken cancellationToken)
+        public async Task<Result<View>> Handle(Query request, CancellationToken cancellationToken)
         {
             var snapshot = await ring.GetAsync(cancellationToken);
             return Matches(request.IfNoneMatch, snapshot.ETag)
-                ? new Result(null, snapshot.ETag)
-                : new Result(snapshot.JwksDocument, snapshot.ETag);
+                ? new View(null, snapshot.ETag)
+                : new View(snapshot.JwksDocument, snapshot.ETag);
         }
 
         /// <summary>RFC 9110 If-None-Match: "*" or a list of entity tags, compared weakly.</summary>

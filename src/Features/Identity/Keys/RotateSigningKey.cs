@@ -21,9 +21,9 @@ public static class RotateSigningKey
         Bootstrap,
     }
 
-    public sealed record Command(Trigger Reason) : ICommand<Result>;
+    public sealed record Command(Trigger Reason) : ICommand<View>;
 
-    public sealed record Result(bool Rotated, string ActiveKid, DateTimeOffset ActivatedAt, string? RetiredKid);
+    public sealed record View(bool Rotated, string ActiveKid, DateTimeOffset ActivatedAt, string? RetiredKid);
 
     public sealed class Validator : AbstractValidator<Command>
     {
@@ -31,9 +31,9 @@ public static class RotateSigningKey
     }
 
     internal sealed class Handler(FreesideDb db, KeyProtector protector, SigningKeyRing ring, IdentitySettings settings, TimeProvider time)
-        : IRequestHandler<Command, Result<Result>>
+        : IRequestHandler<Command, Result<View>>
     {
-        public async Task<Result<Result>> Handle(Command request, CancellationToken cancellationToken)
+        public async Task<Result<View>> Handle(Command request, CancellationToken cancellationToken)
         {
             // Replicas starting together, or a job firing beside an admin, rotate one at a time.
             await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext('freeside.jwks_keys.rotate'))", cancellationToken);
@@ -50,7 +50,7 @@ public static class RotateSigningKey
             };
             if (keep)
             {
-                return new Result(false, active!.Kid, active.ActivatedAt, null);
+                return new View(false, active!.Kid, active.ActivatedAt, null);
             }
 
             if (active is not null)
@@ -73,7 +73,7 @@ public static class RotateSigningKey
             });
             System.Security.Cryptography.CryptographicOperations.ZeroMemory(material.PrivateScalar);
             ring.MarkStale();
-            return new Result(true, material.Kid, now, active?.Kid);
+            return new View(true, material.Kid, now, active?.Kid);
         }
     }
 }

@@ -10,24 +10,24 @@ namespace Freeside.Features.Identity.Sessions;
 public static class Logout
 {
     /// <summary>Revokes the caller's session token (by jti) until it would have expired.</summary>
-    public sealed record Command(Guid Jti, DateTimeOffset ExpiresAt) : ICommand<Result>;
+    public sealed record Command(Guid Jti, DateTimeOffset ExpiresAt) : ICommand<View>;
 
-    public sealed record Result(Guid Jti, DateTimeOffset RevokedUntil);
+    public sealed record View(Guid Jti, DateTimeOffset RevokedUntil);
 
     public sealed class Validator : AbstractValidator<Command>
     {
         public Validator() => RuleFor(c => c.Jti).NotEmpty();
     }
 
-    internal sealed class Handler(FreesideDb db, RevocationList revocations, TimeProvider time) : IRequestHandler<Command, Result<Result>>
+    internal sealed class Handler(FreesideDb db, RevocationList revocations, TimeProvider time) : IRequestHandler<Command, Result<View>>
     {
-        public async Task<Result<Result>> Handle(Command request, CancellationToken cancellationToken)
+        public async Task<Result<View>> Handle(Command request, CancellationToken cancellationToken)
         {
             await db.Database.ExecuteSqlAsync(
                 $"INSERT INTO revoked_sessions (jti, revoked_at, expires_at) VALUES ({request.Jti}, {time.GetUtcNow()}, {request.ExpiresAt}) ON CONFLICT (jti) DO NOTHING",
                 cancellationToken);
             await revocations.MirrorAsync(request.Jti, request.ExpiresAt);
-            return new Result(request.Jti, request.ExpiresAt);
+            return new View(request.Jti, request.ExpiresAt);
         }
     }
 }

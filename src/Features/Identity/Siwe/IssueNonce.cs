@@ -7,18 +7,18 @@ namespace Freeside.Features.Identity.Siwe;
 
 public static class IssueNonce
 {
-    public sealed record Command : ICommand<Result>;
+    public sealed record Command : ICommand<View>;
 
-    public sealed record Result(string Nonce, DateTimeOffset ExpiresAt);
+    public sealed record View(string Nonce, DateTimeOffset ExpiresAt);
 
     public sealed class Validator : AbstractValidator<Command>;
 
-    internal sealed class Handler(NonceStore nonces) : IRequestHandler<Command, Result<Result>>
+    internal sealed class Handler(NonceStore nonces) : IRequestHandler<Command, Result<View>>
     {
-        public async Task<Result<Result>> Handle(Command request, CancellationToken cancellationToken)
+        public async Task<Result<View>> Handle(Command request, CancellationToken cancellationToken)
         {
             var nonce = await nonces.IssueAsync();
-            return new Result(nonce.Nonce, nonce.ExpiresAt);
+            return new View(nonce.Nonce, nonce.ExpiresAt);
         }
     }
 }

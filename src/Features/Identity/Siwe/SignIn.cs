@@ -17,9 +17,9 @@ public static class SignIn
     public sealed record Body(string? Message, string? Signature);
 
     /// <summary><paramref name="RequestHost"/> is the authority the request was sent to; the message's domain must equal it.</summary>
-    public sealed record Command(string Message, string Signature, string RequestHost) : ICommand<Result>;
+    public sealed record Command(string Message, string Signature, string RequestHost) : ICommand<View>;
 
-    public sealed record Result(string Token, string Address, long ChainId, DateTimeOffset ExpiresAt);
+    public sealed record View(string Token, string Address, long ChainId, DateTimeOffset ExpiresAt);
 
     public sealed class Validator : AbstractValidator<Command>
     {
@@ -34,9 +34,9 @@ public static class SignIn
     }
 
     internal sealed class Handler(SiwePolicy policy, NonceStore nonces, SigningKeyRing ring, SessionTokens tokens)
-        : IRequestHandler<Command, Result<Result>>
+        : IRequestHandler<Command, Result<View>>
     {
-        public async Task<Result<Result>> Handle(Command request, CancellationToken cancellationToken)
+        public async Task<Result<View>> Handle(Command request, CancellationToken cancellationToken)
         {
             if (!SiweMessage.TryParse(request.Message, out var message, out var parseError, out var badChecksum))
             {
@@ -67,7 +67,7 @@ public static class SignIn
             }
 
             var issued = tokens.Issue(snapshot, verification.Address, message.ChainId);
-            return new Result(issued.Token, issued.Session.Address.ToChecksumString(), message.ChainId, issued.Session.ExpiresAt);
+            return new View(issued.Token, issued.Session.Address.ToChecksumString(), message.ChainId, issued.Session.ExpiresAt);
         }
     }
 }
