@@ -1,3 +1,4 @@
+using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
@@ -63,7 +64,19 @@ public sealed record CommunityView(
 
 public static class CommunityLookup
 {
-    /// <summary>The community with this slug, untracked, or null; what every slice keyed by slug starts with.</summary>
+    /// <summary>
+    /// The community with this slug, untracked, or the one NotFound every slice keyed by slug answers
+    /// (404 naming the slug).
+    /// </summary>
+    public static async Task<Result<Community>> CommunityBySlugAsync(this FreesideDb db, string slug, CancellationToken cancellationToken) =>
+        await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == slug, cancellationToken) is { } community
+            ? community
+            : new NotFound("community", slug);
+
+    /// <summary>
+    /// The old nullable lookup, kept only for GrantCredits and ReverseCharge while the ledger branch
+    /// rewrites them (issue 16); they move to <see cref="CommunityBySlugAsync"/> after the merge.
+    /// </summary>
     public static Task<Community?> FindCommunityAsync(this FreesideDb db, string slug, CancellationToken cancellationToken) =>
         db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == slug, cancellationToken);
 }

@@ -20,8 +20,8 @@ public static class GetCommunity
     {
         public async Task<Result<CommunityView>> Handle(Query request, CancellationToken cancellationToken)
         {
-            var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
-            return community is null ? new NotFound("community", request.Slug) : CommunityView.From(community);
+            var found = await db.CommunityBySlugAsync(request.Slug, cancellationToken);
+            return found.IsSuccess ? CommunityView.From(found.Value) : found.Error!;
         }
     }
 }

@@ -41,11 +41,13 @@ public static partial class AuditConservation
             Guid[] accounts = [];
             if (request.Slug is not null)
             {
-                var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
-                if (community is null)
+                var found = await db.CommunityBySlugAsync(request.Slug, cancellationToken);
+                if (found.Error is { } notFound)
                 {
-                    return new NotFound("community", request.Slug);
+                    return notFound;
                 }
+
+                var community = found.Value;
 
                 await db.EnterCommunityAsync(community.Id, cancellationToken);
                 accounts = await db.Set<CreditAccount>().AsNoTracking().Where(a => a.CommunityId == community.Id).Select(a => a.Id).ToArrayAsync(cancellationToken);

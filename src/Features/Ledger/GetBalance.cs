@@ -30,11 +30,13 @@ public static class GetBalance
     {
         public async Task<Result<BalanceView>> Handle(Query request, CancellationToken cancellationToken)
         {
-            var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
-            if (community is null)
+            var found = await db.CommunityBySlugAsync(request.Slug, cancellationToken);
+            if (found.Error is { } notFound)
             {
-                return new NotFound("community", request.Slug);
+                return notFound;
             }
+
+            var community = found.Value;
 
             if (request.Viewer is { } viewer && !await CommunityAdmins.IsAdminAsync(db, community.Id, viewer, cancellationToken))
             {

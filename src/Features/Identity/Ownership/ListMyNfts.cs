@@ -47,11 +47,13 @@ public static class ListMyNfts
     {
         public async Task<Result<View>> Handle(Query request, CancellationToken cancellationToken)
         {
-            var community = await db.FindCommunityAsync(request.Community, cancellationToken);
-            if (community is null)
+            var found = await db.CommunityBySlugAsync(request.Community, cancellationToken);
+            if (found.Error is { } notFound)
             {
-                return new NotFound("community", request.Community);
+                return notFound;
             }
+
+            var community = found.Value;
 
             var (chain, collection) = (community.ChainId, community.CollectionAddress);
             var enumerable = await ownership.IsEnumerableAsync(chain, collection, cancellationToken);

@@ -31,11 +31,13 @@ public static class AddCommunityAdmin
     {
         public async Task<Result<CommunityAdminView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var community = await db.FindCommunityAsync(request.Community, cancellationToken);
-            if (community is null)
+            var found = await db.CommunityBySlugAsync(request.Community, cancellationToken);
+            if (found.Error is { } notFound)
             {
-                return new NotFound("community", request.Community);
+                return notFound;
             }
+
+            var community = found.Value;
 
             await db.EnterCommunityAsync(community.Id, cancellationToken);
             EthereumAddress.TryParse(request.Address, out var address);

@@ -23,11 +23,13 @@ public static class ListCommunityAdmins
     {
         public async Task<Result<IReadOnlyList<CommunityAdminView>>> Handle(Query request, CancellationToken cancellationToken)
         {
-            var community = await db.FindCommunityAsync(request.Community, cancellationToken);
-            if (community is null)
+            var found = await db.CommunityBySlugAsync(request.Community, cancellationToken);
+            if (found.Error is { } notFound)
             {
-                return new NotFound("community", request.Community);
+                return notFound;
             }
+
+            var community = found.Value;
 
             if (!await CommunityAdmins.IsAdminAsync(db, community.Id, request.Caller, cancellationToken))
             {
