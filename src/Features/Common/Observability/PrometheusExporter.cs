@@ -126,9 +126,21 @@ public sealed class PrometheusExporter : IDisposable
         {
             result += "_total";
         }
+        else if (!isCounter && result.EndsWith("_count", StringComparison.Ordinal))
+        {
+            // "_count" belongs to histograms and summaries in Prometheus, so a gauge such as
+            // dotnet.assembly.count or db.client.connection.count is named for what it counts:
+            // dotnet_assemblies, db_client_connections (as go_goroutines, process_open_fds).
+            result = Plural(result[..^"_count".Length]);
+        }
 
         return result;
     }
+
+    private static string Plural(string name) =>
+        name.EndsWith('y') && name.Length > 1 && !"aeiou".Contains(name[^2], StringComparison.Ordinal) ? name[..^1] + "ies"
+        : name.EndsWith('s') || name.EndsWith('x') || name.EndsWith("ch", StringComparison.Ordinal) || name.EndsWith("sh", StringComparison.Ordinal) ? name + "es"
+        : name + "s";
 
     private static string Sanitize(string name)
     {
