@@ -6,6 +6,7 @@ using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.Redis;
+using Freeside.Features.Common.Time;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.OpenApi;
@@ -73,6 +74,8 @@ public static class HostingExtensions
     /// <summary>Development migrates on start; every environment starts metrics collection and Redis.</summary>
     public static async Task PrepareFreesideAsync(this WebApplication app, FreesideSettings settings)
     {
+        // Uptime counts from here, not from the first /health that would otherwise create the clock.
+        app.Services.GetRequiredService<ProcessClock>();
         app.Services.GetRequiredService<MeterProviderHolder>();
         app.Services.GetRequiredService<PrometheusExporter>();
         if (app.Environment.IsDevelopment())

@@ -17,7 +17,7 @@ public sealed class HealthTests(FreesideApp app) : IClassFixture<FreesideApp>
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         body.GetProperty("status").GetString().ShouldBe("ok");
         body.GetProperty("contract_version").GetString().ShouldBe("7.0.0");
-        body.GetProperty("uptime_s").GetInt64().ShouldBeGreaterThanOrEqualTo(0);
+        body.GetProperty("uptime_s").ValueKind.ShouldBe(JsonValueKind.Number);
         body.GetProperty("version").GetString().ShouldNotBeNullOrEmpty();
         body.GetProperty("checks").GetProperty("postgres").GetProperty("status").GetString().ShouldBe("ok");
         body.GetProperty("checks").GetProperty("postgres").GetProperty("latency_ms").GetDouble().ShouldBeGreaterThanOrEqualTo(0);
