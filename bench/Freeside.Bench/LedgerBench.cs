@@ -11,7 +11,9 @@ namespace Freeside.Bench;
 
 /// <summary>
 /// Reserve+finalize pairs through the real pipeline (via the per-account batcher), (a) 64 workers on
-/// one hot account, (b) 64 workers spread over 1,000 accounts. Ends with the full audit.
+/// one hot account, (b) 64 workers spread over 1,000 accounts. Before each phase, pgbench measures raw
+/// PostgreSQL on the same cluster with the same shape (64 clients, one row or 1,000 rows); the ratios
+/// to it are what compares between machines. Ends with the full audit.
 /// </summary>
 public static class LedgerBench
 {
@@ -28,7 +30,11 @@ public static class LedgerBench
         var accounts = await FundAsync(services, context.OwnerConnectionString, SpreadAccounts + 1, 1_000_000_000_000);
         var batcher = services.GetRequiredService<LedgerBatcher>();
 
+        await PgbenchBaseline.PrepareAsync(context.OwnerConnectionString);
+
+        var pgbenchHot = await BaselineAsync(context.OwnerConnectionString, hot: true);
         var hot = await RunPhaseAsync(batcher, _ => accounts[0], context.OwnerConnectionString);
+        var pgbenchSpread = await BaselineAsync(context.OwnerConnectionString, hot: false);
         var spread = await RunPhaseAsync(batcher, random => accounts[1 + random.Next(SpreadAccounts)], context.OwnerConnectionString);
 
         await using var scope = services.CreateAsyncScope();
@@ -43,6 +49,8 @@ public static class LedgerBench
         report.Parameters["load_average_before"] = loadBefore;
         report.Parameters["load_average_after"] = LoadAverage();
         report.Parameters["pair"] = "reserve 1000 micro-USD, finalize charging 600 (batched per account lane through ApplyLedgerBatch)";
+        report.Parameters["pgbench"] = $"{PgbenchBaseline.Clients} clients, -M prepared, {Warmup.TotalSeconds} s warm-up then {Measure.TotalSeconds} s; "
+            + $"a transaction updates one row and inserts one row; hot: row 1, spread: a random one of {PgbenchBaseline.SpreadRows}";
         report.Add("hot_pairs_per_s", hot.PairsPerSecond, 500)
             .Add("hot_p50_ms", hot.P50)
             .Add("hot_p99_ms", hot.P99)
@@ -51,6 +59,10 @@ public static class LedgerBench
             .Add("spread_p50_ms", spread.P50)
             .Add("spread_p99_ms", spread.P99)
             .Add("spread_errors", spread.Errors, 0, higherIsBetter: false)
+            .Add("pgbench_hot_tps", pgbenchHot)
+            .Add("pgbench_spread_tps", pgbenchSpread)
+            .Add("hot_ratio_to_pgbench", hot.PairsPerSecond / pgbenchHot, 1.5)
+            .Add("spread_ratio_to_pgbench", spread.PairsPerSecond / pgbenchSpread, 0.5)
             .Add("audit_ok", audit.IsSuccess && audit.Value.Status == "ok" ? 1 : 0, 1);
         return report;
     }
@@ -148,6 +160,13 @@ public static class LedgerBench
 
         NpgsqlConnection.ClearAllPools();
         return await DriveAsync(batcher, pick, Settle, Measure);
+    }
+
+    private static async Task<double> BaselineAsync(string ownerConnectionString, bool hot)
+    {
+        NpgsqlConnection.ClearAllPools();
+        await PgbenchBaseline.RunAsync(ownerConnectionString, hot, Warmup);
+        return await PgbenchBaseline.RunAsync(ownerConnectionString, hot, Measure);
     }
 
     private static async Task<Phase> DriveAsync(LedgerBatcher batcher, Func<Random, Guid> pick, TimeSpan warmup, TimeSpan measure)

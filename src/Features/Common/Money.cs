@@ -16,6 +16,8 @@ public readonly record struct Money(long Micro) : IComparable<Money>
 
     public bool IsZero => Micro == 0;
 
+    public bool IsPositive => Micro > 0;
+
     public static Money FromMicro(long micro) => new(micro);
 
     public static Money Min(Money left, Money right) => left.Micro <= right.Micro ? left : right;
@@ -35,6 +37,8 @@ public readonly record struct Money(long Micro) : IComparable<Money>
     public static bool operator >=(Money left, Money right) => left.Micro >= right.Micro;
 
     public static Money Add(Money left, Money right) => left + right;
+
+    public static Money Sum(IEnumerable<Money> amounts) => amounts.Aggregate(Zero, (sum, amount) => sum + amount);
 
     public static Money Subtract(Money left, Money right) => left - right;
 

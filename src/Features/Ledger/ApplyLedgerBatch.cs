@@ -1,8 +1,6 @@
 using FluentValidation;
-using Freeside.Features.Common;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
-using Freeside.Features.Common.Persistence;
 using MediatR;
 
 namespace Freeside.Features.Ledger;
@@ -32,37 +30,34 @@ public static class ApplyLedgerBatch
         }
     }
 
-    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time, LedgerMetrics metrics)
-        : IRequestHandler<Command, Result<IReadOnlyList<IResultOutcome>>>
+    internal sealed class Handler(LedgerStore store, LedgerMetrics metrics) : IRequestHandler<Command, Result<IReadOnlyList<IResultOutcome>>>
     {
         public async Task<Result<IReadOnlyList<IResultOutcome>>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var book = new LedgerBook(db, touched, touches, time);
             var reserves = request.Operations.OfType<ReserveCredits.Command>().ToList();
             var settling = request.Operations
                 .Select(o => o switch { FinalizeReservation.Command f => f.ReservationId, ReleaseReservation.Command r => r.ReservationId, _ => Guid.Empty })
                 .Where(id => id != Guid.Empty).ToList();
-            await book.LoadAsync([.. reserves.Select(r => (r.AccountId, r.IdempotencyKey))], settling, cancellationToken);
+            await store.LoadAsync(LedgerScope.OfAccounts([.. request.Operations.Select(o => o.RoutingAccountId)]),
+                [.. reserves.Select(r => (r.AccountId, r.IdempotencyKey))], settling, cancellationToken);
 
             // Settlements first: they return funds that the reserves in the same batch may then use.
             var outcomes = new IResultOutcome[request.Operations.Count];
             for (var i = 0; i < outcomes.Length; i++)
             {
-                if (request.Operations[i] is FinalizeReservation.Command f)
+                outcomes[i] = request.Operations[i] switch
                 {
-                    outcomes[i] = book.Finalize(new FinalizeRequest(f.AccountId, f.ReservationId, Money.FromMicro(f.ChargedMicro), f.Usage, f.FinalizationId), metrics);
-                }
-                else if (request.Operations[i] is ReleaseReservation.Command r)
-                {
-                    outcomes[i] = book.Release(new ReleaseRequest(r.AccountId, r.ReservationId, Expire: false, r.Reason));
-                }
+                    FinalizeReservation.Command f => FinalizeReservation.Decide(store, metrics, f),
+                    ReleaseReservation.Command r => ReleaseReservation.Decide(store, r),
+                    _ => null!,
+                };
             }
 
             for (var i = 0; i < outcomes.Length; i++)
             {
                 if (request.Operations[i] is ReserveCredits.Command r)
                 {
-                    outcomes[i] = book.Reserve(new ReserveRequest(r.AccountId, Money.FromMicro(r.AmountMicro), r.IdempotencyKey, r.NftId));
+                    outcomes[i] = ReserveCredits.Decide(store, r);
                 }
             }
 
@@ -71,7 +66,7 @@ public static class ApplyLedgerBatch
                 throw new InvalidOperationException("A batch carried an operation the ledger does not know.");
             }
 
-            await book.FlushAsync(cancellationToken);
+            await store.SaveAsync(cancellationToken);
             metrics.Batch(request.Operations.Count);
             return outcomes;
         }

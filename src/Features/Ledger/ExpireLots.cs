@@ -1,7 +1,6 @@
 using FluentValidation;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
-using Freeside.Features.Common.Persistence;
 using MediatR;
 
 namespace Freeside.Features.Ledger;
@@ -18,24 +17,18 @@ public static class ExpireLots
         public Validator() => RuleFor(c => c.Limit).InclusiveBetween(1, 10_000);
     }
 
-    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time, LedgerMetrics metrics)
-        : IRequestHandler<Command, Result<int>>
+    internal sealed class Handler(LedgerStore store, LedgerMetrics metrics) : IRequestHandler<Command, Result<int>>
     {
         public async Task<Result<int>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var book = new LedgerBook(db, touched, touches, time);
-            await book.EnterAsync(cancellationToken);
-            await using (var gate = book.Command("SELECT pg_try_advisory_xact_lock(@key)"))
+            if (!await store.TryStartSweepAsync(SweepLock, cancellationToken))
             {
-                gate.Parameters.AddWithValue("key", SweepLock);
-                if (await gate.ExecuteScalarPreparedAsync(cancellationToken) is not true)
-                {
-                    return 0;
-                }
+                return 0;
             }
 
-            var expired = await book.ExpireLotsAsync(request.Limit, cancellationToken);
-            await book.FlushAsync(cancellationToken);
+            var lots = await store.LoadExpiredLotsAsync(request.Limit, cancellationToken);
+            var expired = lots.Count(lot => lot.Expire(store.Now).IsPositive);
+            await store.SaveAsync(cancellationToken);
             metrics.LotsExpired(expired);
             return expired;
         }

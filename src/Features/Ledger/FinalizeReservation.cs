@@ -2,7 +2,6 @@ using FluentValidation;
 using Freeside.Features.Common;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
-using Freeside.Features.Common.Persistence;
 using MediatR;
 using Npgsql;
 
@@ -41,19 +40,15 @@ public static class FinalizeReservation
         }
     }
 
-    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time, LedgerMetrics metrics)
-        : IRequestHandler<Command, Result<FinalizationView>>
+    internal sealed class Handler(LedgerStore store, LedgerMetrics metrics) : IRequestHandler<Command, Result<FinalizationView>>
     {
         public async Task<Result<FinalizationView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var book = new LedgerBook(db, touched, touches, time);
             try
             {
-                await book.LoadAsync([], [request.ReservationId], cancellationToken);
-                var result = book.Finalize(
-                    new FinalizeRequest(request.AccountId, request.ReservationId, Money.FromMicro(request.ChargedMicro), request.Usage, request.FinalizationId),
-                    metrics);
-                await book.FlushAsync(cancellationToken);
+                await store.LoadAsync(LedgerScope.OfAccounts(request.AccountId), [], [request.ReservationId], cancellationToken);
+                var result = Decide(store, metrics, request);
+                await store.SaveAsync(cancellationToken);
                 return result;
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation
@@ -62,5 +57,22 @@ public static class FinalizeReservation
                 return new FinalizationIdReused(request.FinalizationId);
             }
         }
+    }
+
+    /// <summary>Decides one finalize against the loaded rows (also for <see cref="ApplyLedgerBatch"/>).</summary>
+    internal static Result<FinalizationView> Decide(LedgerStore store, LedgerMetrics metrics, Command request)
+    {
+        if (store.Reservation(request.ReservationId, request.AccountId) is not { } reservation)
+        {
+            return new NotFound("reservation", request.ReservationId.ToString());
+        }
+
+        var result = reservation.Finalize(Money.FromMicro(request.ChargedMicro), request.FinalizationId, request.Usage, store.Lots);
+        if (result is { IsSuccess: true, Value: { Clamped: true, Replayed: false } })
+        {
+            metrics.ChargeClamped();
+        }
+
+        return result;
     }
 }

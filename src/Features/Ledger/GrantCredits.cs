@@ -4,8 +4,8 @@ using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Communities;
+using Freeside.Features.Ledger.Domain;
 using MediatR;
-using Microsoft.EntityFrameworkCore;
 
 namespace Freeside.Features.Ledger;
 
@@ -29,8 +29,7 @@ public static class GrantCredits
         }
     }
 
-    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time)
-        : IRequestHandler<Command, Result<GrantView>>
+    internal sealed class Handler(FreesideDb db, LedgerStore store) : IRequestHandler<Command, Result<GrantView>>
     {
         public async Task<Result<GrantView>> Handle(Command request, CancellationToken cancellationToken)
         {
@@ -40,18 +39,17 @@ public static class GrantCredits
                 return new NotFound("community", request.Slug);
             }
 
-            var book = new LedgerBook(db, touched, touches, time);
-            await book.EnterAsync(cancellationToken);
-            var accountId = await book.OpenAccountAsync(community.Id, null, cancellationToken);
+            var accountId = await store.OpenAccountAsync(community.Id, null, cancellationToken);
+            var mint = Lot.Mint(Guid.CreateVersion7(), accountId, community.Id, Money.FromMicro(request.AmountMicro!.Value), request.ExpiresAt, store.Now,
+                request.Reason);
             // Keys are the admin's own; scoping them to the account keeps two communities' "welcome" apart.
-            var (lot, minted) = await book.MintAsync(accountId, community.Id, "grant", $"{accountId:N}:{request.IdempotencyKey}",
-                Money.FromMicro(request.AmountMicro!.Value), request.ExpiresAt, request.Reason, cancellationToken);
+            var (lot, minted) = await store.MintAsync(mint, "grant", $"{accountId:N}:{request.IdempotencyKey}", cancellationToken);
             if (!minted && lot.Original != request.AmountMicro)
             {
                 return new IdempotencyKeyReused(request.IdempotencyKey!);
             }
 
-            await book.FlushAsync(cancellationToken);
+            await store.SaveAsync(cancellationToken);
             return new GrantView(lot.Id, accountId, lot.Original, request.Reason!, lot.ExpiresAt, lot.CreatedAt, Replayed: !minted);
         }
     }

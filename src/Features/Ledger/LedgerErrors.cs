@@ -1,4 +1,5 @@
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Ledger.Domain;
 
 namespace Freeside.Features.Ledger;
 
@@ -11,9 +12,9 @@ public sealed record IdempotencyKeyReused(string Key)
     : Error(ErrorKind.Conflict, "idempotency-key-reused", "The idempotency key was used for a different request.",
         $"The idempotency key '{Key}' was already used with a different amount.");
 
-public sealed record ReservationSettled(Guid ReservationId, string Status)
+public sealed record ReservationSettled(Guid ReservationId, ReservationStatus Status)
     : Error(ErrorKind.Conflict, "reservation-settled", "The reservation is already settled.",
-        $"Reservation {ReservationId} is already {Status}.");
+        $"Reservation {ReservationId} is already {Status.Name()}.");
 
 public sealed record FinalizationIdReused(string FinalizationId)
     : Error(ErrorKind.Conflict, "finalization-id-reused", "The finalization id belongs to another reservation.",

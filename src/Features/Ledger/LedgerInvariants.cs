@@ -1,5 +1,6 @@
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
+using Freeside.Features.Ledger.Domain;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
@@ -197,15 +198,15 @@ public static class LedgerInvariants
 /// Violations are also written to conservation_violations on a separate connection, because the
 /// command's own transaction is about to roll back and take any record with it.
 /// </summary>
-internal sealed class LedgerConservationCheck(FreesideDb db, LedgerTouches touches, ViolationLog log) : IConservationCheck
+internal sealed class LedgerConservationCheck(FreesideDb db, LedgerStore store, ViolationLog log) : IConservationCheck
 {
     public async Task<IReadOnlyList<InvariantViolation>> CheckAsync(IReadOnlyCollection<Guid> accountIds, CancellationToken cancellationToken)
     {
         await using var command = LedgerInvariants.Command(db, LedgerInvariants.Incremental);
         command.Parameters.AddWithValue("accounts", accountIds.ToArray());
-        command.Parameters.AddWithValue("lots", touches.Lots.Keys.ToArray());
-        command.Parameters.AddWithValue("counts", touches.Lots.Values.ToArray());
-        command.Parameters.AddWithValue("reservations", touches.Reservations.ToArray());
+        command.Parameters.AddWithValue("lots", store.Touches.Lots.Keys.ToArray());
+        command.Parameters.AddWithValue("counts", store.Touches.Lots.Values.ToArray());
+        command.Parameters.AddWithValue("reservations", store.Touches.Reservations.ToArray());
         var violations = await LedgerInvariants.ReadAsync(command, cancellationToken);
         if (violations.Count > 0)
         {
@@ -223,8 +224,9 @@ internal sealed class ViolationLog(NpgsqlDataSource dataSource, TimeProvider tim
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var scope = new NpgsqlCommand("SELECT set_config('freeside.community_id', '*', true)", connection, transaction))
+        await using (var scope = new NpgsqlCommand($"SELECT {TenantScope.Set("@scope")}", connection, transaction))
         {
+            scope.Parameters.AddWithValue("scope", TenantScope.Platform);
             await scope.ExecutePreparedAsync(cancellationToken);
         }
 

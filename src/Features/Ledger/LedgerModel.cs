@@ -19,7 +19,7 @@ public sealed class CreditAccount
 
 /// <summary>
 /// One purchase or grant. Movements only shift amounts between the four moving columns;
-/// <see cref="Original"/> never changes (C1). Written by <see cref="LedgerBook"/> with SQL, read here.
+/// <see cref="Original"/> never changes (C1). Written by <see cref="LedgerStore"/> with SQL from <see cref="Domain.Lot"/>, read here.
 /// </summary>
 public sealed class CreditLot
 {
@@ -79,14 +79,6 @@ public sealed class LedgerModelConfiguration :
     public void Configure(EntityTypeBuilder<CreditLot> builder) => builder.ToTable("credit_lots").HasKey(l => l.Id);
 
     public void Configure(EntityTypeBuilder<ConservationViolationRecord> builder) => builder.ToTable("conservation_violations").HasKey(v => v.Id);
-}
-
-public static class ReservationStatus
-{
-    public const string Pending = "pending";
-    public const string Finalized = "finalized";
-    public const string Released = "released";
-    public const string Expired = "expired";
 }
 
 public sealed record ReservationView(

@@ -12,7 +12,7 @@ public static class LedgerRegistration
         services.TryAddSingleton<LedgerMetrics>();
         services.TryAddSingleton<LedgerBatcher>();
         services.TryAddSingleton<ViolationLog>();
-        services.TryAddScoped<LedgerTouches>();
+        services.TryAddScoped<LedgerStore>();
         services.TryAddEnumerable(ServiceDescriptor.Scoped<IConservationCheck, LedgerConservationCheck>());
 
         services.ConfigureAllQuartzSchedulers(LedgerJobs.Schedule);

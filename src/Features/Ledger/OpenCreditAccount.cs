@@ -1,7 +1,6 @@
 using FluentValidation;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
-using Freeside.Features.Common.Persistence;
 using MediatR;
 
 namespace Freeside.Features.Ledger;
@@ -17,14 +16,9 @@ public static class OpenCreditAccount
             .WithName("community_id").WithMessage("Exactly one of community_id and developer_id is required.");
     }
 
-    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time)
-        : IRequestHandler<Command, Result<Guid>>
+    internal sealed class Handler(LedgerStore store) : IRequestHandler<Command, Result<Guid>>
     {
-        public async Task<Result<Guid>> Handle(Command request, CancellationToken cancellationToken)
-        {
-            var book = new LedgerBook(db, touched, touches, time);
-            await book.EnterAsync(cancellationToken);
-            return await book.OpenAccountAsync(request.CommunityId, request.DeveloperId, cancellationToken);
-        }
+        public async Task<Result<Guid>> Handle(Command request, CancellationToken cancellationToken) =>
+            await store.OpenAccountAsync(request.CommunityId, request.DeveloperId, cancellationToken);
     }
 }

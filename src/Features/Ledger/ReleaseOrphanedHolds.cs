@@ -3,7 +3,6 @@ using System.Globalization;
 using FluentValidation;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
-using Freeside.Features.Common.Persistence;
 using MediatR;
 using Microsoft.Extensions.Logging;
 
@@ -28,61 +27,33 @@ public static partial class ReleaseOrphanedHolds
         public Validator() => RuleFor(c => c.OlderThanSeconds).InclusiveBetween(0, 86_400);
     }
 
-    internal sealed partial class Handler(
-        FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time, LedgerSettings settings, LedgerMetrics metrics,
-        ILogger<Handler> logger) : IRequestHandler<Command, Result<SweepResult>>
+    internal sealed partial class Handler(LedgerStore store, LedgerSettings settings, LedgerMetrics metrics, ILogger<Handler> logger)
+        : IRequestHandler<Command, Result<SweepResult>>
     {
         public async Task<Result<SweepResult>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var book = new LedgerBook(db, touched, touches, time);
-            await book.EnterAsync(cancellationToken);
-            await using (var gate = book.Command("SELECT pg_try_advisory_xact_lock(@key)"))
+            if (!await store.TryStartSweepAsync(SweepLock, cancellationToken))
             {
-                gate.Parameters.AddWithValue("key", SweepLock);
-                if (await gate.ExecuteScalarPreparedAsync(cancellationToken) is not true)
-                {
-                    return new SweepResult(false, 0, [], 0);
-                }
+                return new SweepResult(false, 0, [], 0);
             }
 
             var threshold = request.OlderThanSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : settings.OrphanAfter;
-            var orphans = new List<(Guid Id, Guid AccountId, DateTimeOffset CreatedAt)>();
-            await using (var select = book.Command("""
-                SELECT id, account_id, created_at FROM credit_reservations
-                WHERE status = 'pending' AND created_at <= @cutoff
-                ORDER BY created_at LIMIT @limit FOR UPDATE SKIP LOCKED
-                """))
-            {
-                select.Parameters.AddWithValue("cutoff", book.Now - threshold);
-                select.Parameters.AddWithValue("limit", MaxPerSweep);
-                await using var reader = await select.ExecuteReaderPreparedAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    orphans.Add((reader.GetGuid(0), reader.GetGuid(1), reader.GetFieldValue<DateTimeOffset>(2)));
-                }
-            }
-
-            await book.LoadAsync([], [.. orphans.Select(o => o.Id)], cancellationToken);
-            var outcomes = orphans.Select(o => book.Release(new ReleaseRequest(o.AccountId, o.Id, Expire: true,
-                string.Create(CultureInfo.InvariantCulture,
-                    $"orphaned: pending for {(book.Now - o.CreatedAt).TotalSeconds:0}s, longer than the {threshold.TotalSeconds:0}s limit")))).ToList();
+            var now = store.Now;
             var released = new List<Guid>();
-            for (var i = 0; i < orphans.Count; i++)
+            foreach (var orphan in await store.LoadOrphansAsync(now - threshold, MaxPerSweep, cancellationToken))
             {
-                if (outcomes[i] is { IsSuccess: true, Value.Replayed: false } outcome)
+                var age = now - orphan.CreatedAt;
+                var reason = string.Create(CultureInfo.InvariantCulture, $"orphaned: pending for {age.TotalSeconds:0}s, longer than the {threshold.TotalSeconds:0}s limit");
+                if (orphan.Expire(reason, store.Lots) is { IsSuccess: true, Value.Replayed: false })
                 {
-                    released.Add(orphans[i].Id);
-                    LogReleased(logger, orphans[i].Id, orphans[i].AccountId, (book.Now - orphans[i].CreatedAt).TotalSeconds, outcome.Value.HeldMicro);
+                    released.Add(orphan.Id);
+                    LogReleased(logger, orphan.Id, orphan.AccountId, age.TotalSeconds, orphan.Held.Micro);
                 }
             }
 
-            await book.FlushAsync(cancellationToken);
+            await store.SaveAsync(cancellationToken);
             metrics.OrphansReleased(released.Count);
-
-            await using var oldest = book.Command("SELECT min(created_at) FROM credit_reservations WHERE status = 'pending'");
-            var oldestAge = await oldest.ExecuteScalarPreparedAsync(cancellationToken) is DateTime oldestCreated
-                ? book.Now - new DateTimeOffset(DateTime.SpecifyKind(oldestCreated, DateTimeKind.Utc))
-                : TimeSpan.Zero;
+            var oldestAge = await store.OldestPendingAsync(cancellationToken) is { } oldest ? now - oldest : TimeSpan.Zero;
             metrics.OldestPendingHold(oldestAge);
             return new SweepResult(true, released.Count, released, Math.Max(0, oldestAge.TotalSeconds));
         }

@@ -1,7 +1,6 @@
 using FluentValidation;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
-using Freeside.Features.Common.Persistence;
 using MediatR;
 
 namespace Freeside.Features.Ledger;
@@ -24,16 +23,20 @@ public static class ReleaseReservation
         }
     }
 
-    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time)
-        : IRequestHandler<Command, Result<ReservationView>>
+    internal sealed class Handler(LedgerStore store) : IRequestHandler<Command, Result<ReservationView>>
     {
         public async Task<Result<ReservationView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var book = new LedgerBook(db, touched, touches, time);
-            await book.LoadAsync([], [request.ReservationId], cancellationToken);
-            var result = book.Release(new ReleaseRequest(request.AccountId, request.ReservationId, Expire: false, request.Reason));
-            await book.FlushAsync(cancellationToken);
+            await store.LoadAsync(LedgerScope.OfAccounts(request.AccountId), [], [request.ReservationId], cancellationToken);
+            var result = Decide(store, request);
+            await store.SaveAsync(cancellationToken);
             return result;
         }
     }
+
+    /// <summary>Decides one release against the loaded rows (also for <see cref="ApplyLedgerBatch"/>).</summary>
+    internal static Result<ReservationView> Decide(LedgerStore store, Command request) =>
+        store.Reservation(request.ReservationId, request.AccountId) is { } reservation
+            ? reservation.Release(request.Reason, store.Lots)
+            : new NotFound("reservation", request.ReservationId.ToString());
 }

@@ -2,7 +2,6 @@ using FluentValidation;
 using Freeside.Features.Common;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
-using Freeside.Features.Common.Persistence;
 using MediatR;
 
 namespace Freeside.Features.Ledger;
@@ -31,18 +30,22 @@ public static class ReserveCredits
         }
     }
 
-    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time)
-        : IRequestHandler<Command, Result<ReservationView>>
+    internal sealed class Handler(LedgerStore store) : IRequestHandler<Command, Result<ReservationView>>
     {
         public async Task<Result<ReservationView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var book = new LedgerBook(db, touched, touches, time);
-            await book.LoadAsync([(request.AccountId, request.IdempotencyKey)], [], cancellationToken);
-            var result = book.Reserve(new ReserveRequest(request.AccountId, Money.FromMicro(request.AmountMicro), request.IdempotencyKey, request.NftId));
-            await book.FlushAsync(cancellationToken);
+            await store.LoadAsync(LedgerScope.OfAccounts(request.AccountId), [(request.AccountId, request.IdempotencyKey)], [], cancellationToken);
+            var result = Decide(store, request);
+            await store.SaveAsync(cancellationToken);
             return result;
         }
     }
+
+    /// <summary>Decides one reserve against the loaded rows (also for <see cref="ApplyLedgerBatch"/>).</summary>
+    internal static Result<ReservationView> Decide(LedgerStore store, Command request) =>
+        store.Account(request.AccountId) is { } account
+            ? account.Reserve(Guid.CreateVersion7(), Money.FromMicro(request.AmountMicro), request.IdempotencyKey, request.NftId, store.Now)
+            : new NotFound("credit account", request.AccountId.ToString());
 }
 
 /// <summary>A ledger movement the per-account batcher may carry in a shared transaction.</summary>

@@ -4,6 +4,7 @@ using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Communities;
+using Freeside.Features.Ledger.Domain;
 using MediatR;
 
 namespace Freeside.Features.Ledger;
@@ -41,8 +42,7 @@ public static class ReverseCharge
         }
     }
 
-    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches, TimeProvider time, LedgerMetrics metrics)
-        : IRequestHandler<Command, Result<ReversalView>>
+    internal sealed class Handler(FreesideDb db, LedgerStore store, LedgerMetrics metrics) : IRequestHandler<Command, Result<ReversalView>>
     {
         public async Task<Result<ReversalView>> Handle(Command request, CancellationToken cancellationToken)
         {
@@ -52,26 +52,40 @@ public static class ReverseCharge
                 return new NotFound("community", request.Slug);
             }
 
-            var book = new LedgerBook(db, touched, touches, time);
-            await book.EnterAsync(cancellationToken);
-            var result = await book.ReverseAsync(
-                new ReverseRequest(community.Id, request.ReservationId!.Value, Money.FromMicro(request.AmountMicro!.Value), request.Reason!, request.IdempotencyKey!),
-                cancellationToken);
-            if (result is { IsSuccess: true, Value.Replayed: false })
+            var reservationId = request.ReservationId!.Value;
+            var amount = Money.FromMicro(request.AmountMicro!.Value);
+            var (accountId, reservation, history) = await store.LoadReversalAsync(community.Id, reservationId, request.IdempotencyKey!, cancellationToken);
+            var replay = history.Replay(request.IdempotencyKey!, reservationId, amount);
+            if (reservation is null)
             {
-                await book.FlushAsync(cancellationToken);
-                metrics.Reversed(result.Value.AmountMicro);
+                // A key used before stays refused even when the reservation is not this community's.
+                return replay is { IsSuccess: false } refused ? refused.Error! : new NotFound("reservation", reservationId.ToString());
             }
 
-            return result;
+            var result = replay ?? reservation.Reverse(Guid.CreateVersion7(), amount, request.IdempotencyKey!, request.Reason!, history, store.Lots, store.Now);
+            if (!result.IsSuccess)
+            {
+                return result.Error!;
+            }
+
+            var replayed = replay is not null;
+            if (!replayed)
+            {
+                await store.SaveAsync(cancellationToken);
+                metrics.Reversed(amount.Micro);
+            }
+
+            var reversal = result.Value;
+            return new ReversalView(reversal.Id, reservation.Id, accountId!.Value, reversal.Amount.Micro, reservation.Charged?.Micro ?? 0,
+                history.ReversedTotalOf(reservation.Id).Micro, reversal.Reason, reversal.CreatedAt, replayed);
         }
     }
 }
 
 /// <summary>The reservation has no charge to give back: it is pending, released or expired.</summary>
-public sealed record ReservationNotCharged(Guid ReservationId, string Status)
+public sealed record ReservationNotCharged(Guid ReservationId, ReservationStatus Status)
     : Error(ErrorKind.Conflict, "reservation-not-charged", "Only a finalized reservation's charge can be reversed.",
-        $"Reservation {ReservationId} is {Status}; nothing was charged.");
+        $"Reservation {ReservationId} is {Status.Name()}; nothing was charged.");
 
 /// <summary>A reversal larger than what is left of the charge.</summary>
 public sealed record ReversalExceedsCharge(Guid ReservationId, long RequestedMicro, long ReversibleMicro)

@@ -1,4 +1,5 @@
 using Freeside.Features.Ledger;
+using Freeside.Features.Ledger.Domain;
 using Freeside.Tests.Infrastructure;
 
 namespace Freeside.Tests.Ledger;
@@ -66,7 +67,7 @@ public sealed class FinalizeReservationTests(FreesideApp app) : IClassFixture<Fr
 
         var late = await app.SendAsync(new FinalizeReservation.Command(account, hold.ReservationId, 10, new Usage(), "fin-4"));
 
-        released.Value.Status.ShouldBe(ReservationStatus.Released);
+        released.Value.Status.ShouldBe("released");
         late.Error.ShouldBeOfType<ReservationSettled>().Status.ShouldBe(ReservationStatus.Released);
         (await app.AvailableAsync(account)).ShouldBe(1000);
         (await app.ScalarLongAsync("SELECT count(*) FROM usage_events WHERE account_id = @a", account)).ShouldBe(0);

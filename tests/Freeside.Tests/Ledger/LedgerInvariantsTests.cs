@@ -27,14 +27,13 @@ public static class InflateLot
         public Validator() => RuleFor(c => c.LotId).NotEmpty();
     }
 
-    internal sealed class Handler(FreesideDb db, TouchedAccounts touched, LedgerTouches touches) : IRequestHandler<Command, Result<Unit>>
+    internal sealed class Handler(FreesideDb db, LedgerStore store) : IRequestHandler<Command, Result<Unit>>
     {
         public async Task<Result<Unit>> Handle(Command request, CancellationToken cancellationToken)
         {
             await db.EnterPlatformScopeAsync(cancellationToken);
             await db.Database.ExecuteSqlAsync($"UPDATE credit_lots SET available = available + 1 WHERE id = {request.LotId}", cancellationToken);
-            touches.AddLot(request.LotId, 0);
-            touched.Add(request.AccountId);
+            store.TouchOutsideDomain(request.AccountId, request.LotId);
             return Unit.Value;
         }
     }
@@ -66,7 +65,7 @@ public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp
         var (_, account) = await app.FundedCommunityAsync(500);
 
         var refused = await Should.ThrowAsync<PostgresException>(() => app.Database.ExecuteAsync(
-            $"BEGIN; SELECT set_config('freeside.community_id', '*', true); UPDATE credit_lots SET available = available + 1 WHERE account_id = '{account}'; COMMIT;",
+            $"BEGIN; SELECT {TenantScope.Set("'*'")}; UPDATE credit_lots SET available = available + 1 WHERE account_id = '{account}'; COMMIT;",
             asApp: true));
 
         refused.SqlState.ShouldBe(PostgresErrorCodes.CheckViolation);
@@ -79,7 +78,7 @@ public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp
         var (_, account) = await app.FundedCommunityAsync(500);
 
         var refused = await Should.ThrowAsync<PostgresException>(() => app.Database.ExecuteAsync(
-            $"BEGIN; SELECT set_config('freeside.community_id', '*', true); UPDATE credit_lots SET available = available - 501, reserved = reserved + 501 WHERE account_id = '{account}'; COMMIT;",
+            $"BEGIN; SELECT {TenantScope.Set("'*'")}; UPDATE credit_lots SET available = available - 501, reserved = reserved + 501 WHERE account_id = '{account}'; COMMIT;",
             asApp: true));
 
         refused.SqlState.ShouldBe(PostgresErrorCodes.CheckViolation);
@@ -100,7 +99,7 @@ public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp
         await app.SendAsync(new FinalizeReservation.Command(account, hold.ReservationId, 10, new Usage(), "history-" + Guid.NewGuid()));
 
         var refused = await Should.ThrowAsync<PostgresException>(() => app.Database.ExecuteAsync(
-            $"BEGIN; SELECT set_config('freeside.community_id', '*', true); {statement}; COMMIT;", asApp: true));
+            $"BEGIN; SELECT {TenantScope.Set("'*'")}; {statement}; COMMIT;", asApp: true));
 
         refused.SqlState.ShouldBe(PostgresErrorCodes.InsufficientPrivilege);
     }
@@ -143,7 +142,7 @@ public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp
         await connection.OpenAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         await using var command = new NpgsqlCommand(
-            $"SELECT set_config('freeside.community_id', '{other}', true); SELECT count(*) FROM credit_lots WHERE account_id = '{account}'", connection, transaction);
+            $"SELECT {TenantScope.Set($"'{other}'")}; SELECT count(*) FROM credit_lots WHERE account_id = '{account}'", connection, transaction);
         await using var reader = await command.ExecuteReaderAsync();
         await reader.NextResultAsync();
         await reader.ReadAsync();

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Freeside.Features.Ledger;
+using Freeside.Features.Ledger.Domain;
 using Freeside.Tests.Infrastructure;
 
 namespace Freeside.Tests.Ledger;
@@ -74,8 +75,8 @@ public sealed class ReverseChargeTests(FreesideApp app) : IClassFixture<Freeside
         var onPending = await app.SendAsync(new ReverseCharge.Command(slug, pending.ReservationId, 1, "r", "refund-4a"));
         var onReleased = await app.SendAsync(new ReverseCharge.Command(slug, released.ReservationId, 1, "r", "refund-4b"));
 
-        onPending.Error.ShouldBeOfType<ReservationNotCharged>().Status.ShouldBe("pending");
-        onReleased.Error.ShouldBeOfType<ReservationNotCharged>().Status.ShouldBe("released");
+        onPending.Error.ShouldBeOfType<ReservationNotCharged>().Status.ShouldBe(ReservationStatus.Pending);
+        onReleased.Error.ShouldBeOfType<ReservationNotCharged>().Status.ShouldBe(ReservationStatus.Released);
         (await app.AvailableAsync(account)).ShouldBe(900);
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 
 namespace Freeside.Features.Common.Persistence;
@@ -22,7 +23,7 @@ public sealed class FreesideDb(DbContextOptions<FreesideDb> options) : DbContext
     /// Tenant tables' policies compare their community_id with this setting.
     /// </summary>
     public Task EnterCommunityAsync(Guid communityId, CancellationToken cancellationToken) =>
-        SetScopeAsync(communityId.ToString(), cancellationToken);
+        SetScopeAsync(TenantScope.Of(communityId), cancellationToken);
 
     /// <summary>
     /// Runs a read under one community's row-level-security scope. The scope lives in a transaction,
@@ -47,7 +48,7 @@ public sealed class FreesideDb(DbContextOptions<FreesideDb> options) : DbContext
     }
 
     /// <summary>Platform-wide scope for platform-admin commands and jobs that span communities.</summary>
-    public Task EnterPlatformScopeAsync(CancellationToken cancellationToken) => SetScopeAsync("*", cancellationToken);
+    public Task EnterPlatformScopeAsync(CancellationToken cancellationToken) => SetScopeAsync(TenantScope.Platform, cancellationToken);
 
     private async Task SetScopeAsync(string scope, CancellationToken cancellationToken)
     {
@@ -56,6 +57,6 @@ public sealed class FreesideDb(DbContextOptions<FreesideDb> options) : DbContext
             throw new InvalidOperationException("A tenant scope applies to a transaction; start one first.");
         }
 
-        await Database.ExecuteSqlAsync($"SELECT set_config('freeside.community_id', {scope}, true)", cancellationToken);
+        await Database.ExecuteSqlAsync(FormattableStringFactory.Create("SELECT " + TenantScope.Set("{0}"), scope), cancellationToken);
     }
 }
