@@ -80,7 +80,7 @@ public static class HostingExtensions
         app.Services.GetRequiredService<PrometheusExporter>();
         if (app.Environment.IsDevelopment())
         {
-            await DatabaseMigrator.MigrateAsync(settings.MigrationConnectionString, null, app.Lifetime.ApplicationStopping);
+            await DatabaseMigrator.MigrateAsync(settings.MigrationConnectionString!, null, app.Lifetime.ApplicationStopping);
         }
 
         await app.Services.GetRequiredService<RedisConnection>().ConnectAsync();

@@ -14,9 +14,21 @@ if (loaded.Settings is not { } settings)
 
 if (args is ["migrate", ..])
 {
-    await DatabaseMigrator.MigrateAsync(settings.MigrationConnectionString, null, CancellationToken.None);
+    if (settings.MigrationConnectionString is not { } owner)
+    {
+        await Console.Error.WriteLineAsync("freeside: configuration error: DATABASE_MIGRATION_URL: is required to migrate (the owner role; DATABASE_URL is the app role)");
+        return 2;
+    }
+
+    await DatabaseMigrator.MigrateAsync(owner, null, CancellationToken.None);
     await Console.Out.WriteLineAsync($"freeside: database is at migration {DatabaseMigrator.All()[^1]}");
     return 0;
+}
+
+if (!builder.Environment.IsDevelopment() && await DatabaseRoleGuard.RefusalAsync(settings.DatabaseConnectionString, CancellationToken.None) is { } refusal)
+{
+    await Console.Error.WriteLineAsync("freeside: configuration error: " + refusal);
+    return 2;
 }
 
 builder.AddFreesideHosting(settings);

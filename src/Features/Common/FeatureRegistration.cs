@@ -1,5 +1,6 @@
 using FluentValidation;
 using Freeside.Features.Common.Configuration;
+using Freeside.Features.Common.Jobs;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
@@ -10,7 +11,6 @@ using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
-using Quartz;
 
 namespace Freeside.Features.Common;
 
@@ -38,14 +38,7 @@ public static class FeatureRegistration
 
         services.AddFreesideObservability(configuration);
         services.AddFreesideMediation(typeof(FeatureRegistration).Assembly);
-        if (settings.JobsEnabled)
-        {
-            // One scheduler per process, in memory; capabilities add their jobs with
-            // ConfigureAllQuartzSchedulers, and jobs that must run once across replicas take a
-            // PostgreSQL advisory lock inside their command (docs/ledger.md).
-            services.AddQuartz(_ => { });
-            services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
-        }
+        services.AddFreesideJobs(settings);
 
         foreach (var capabilitySettings in settings.CapabilitySettings)
         {

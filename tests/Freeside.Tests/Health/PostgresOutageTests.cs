@@ -16,11 +16,12 @@ public sealed class PostgresOutageTests
         {
             // Not Development: nothing to migrate on a bare cluster; /health needs only SELECT 1.
             builder.UseEnvironment("Staging");
-            builder.UseSetting("DATABASE_URL", postgres.Url);
+            builder.UseSetting("DATABASE_URL", postgres.AppUrl);
             builder.UseSetting("REDIS_URL", TestEnvironment.RedisUrl ?? "");
             builder.UseSetting("FREESIDE_ADMIN_TOKEN", FreesideApp.AdminToken);
             builder.UseSetting("FREESIDE_KEY_ENCRYPTION_KEY", Convert.ToBase64String(new byte[32]));
             builder.UseSetting("SIWE_DOMAINS", "localhost");
+            builder.UseSetting("FREESIDE_JOBS_ENABLED", "false");
         });
         var client = factory.CreateClient();
         // The first check opens the first connection to a cluster that has just started; on a loaded

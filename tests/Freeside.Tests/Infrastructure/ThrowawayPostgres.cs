@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Npgsql;
 
 namespace Freeside.Tests.Infrastructure;
 
@@ -24,6 +25,9 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
 
     public string Url => $"postgres://freeside@127.0.0.1:{Port}/postgres";
 
+    /// <summary>As a least-privilege login (not the superuser), which is what the service may run as outside Development.</summary>
+    public string AppUrl => $"postgres://freeside_app@127.0.0.1:{Port}/postgres";
+
     public static async Task<ThrowawayPostgres> StartAsync()
     {
         var bin = Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin")).First();
@@ -37,6 +41,13 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
 
         await cluster.AsOwnerAsync(Path.Combine(bin, "initdb"), "-D", Path.Combine(directory, "data"), "-U", "freeside", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8");
         await cluster.StartClusterAsync();
+        await using (var owner = new NpgsqlConnection($"Host=127.0.0.1;Port={cluster.Port};Username=freeside;Database=postgres;Pooling=false"))
+        {
+            await owner.OpenAsync();
+            await using var create = new NpgsqlCommand("CREATE ROLE freeside_app LOGIN", owner);
+            await create.ExecuteNonQueryAsync();
+        }
+
         return cluster;
     }
 

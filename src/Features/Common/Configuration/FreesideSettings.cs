@@ -11,7 +11,8 @@ public sealed record FreesideSettings
 {
     public required string DatabaseConnectionString { get; init; }
 
-    public required string MigrationConnectionString { get; init; }
+    /// <summary>The owner role, for `migrate` and Development start-up only; DATABASE_URL stands in for it in Development alone.</summary>
+    public string? MigrationConnectionString { get; init; }
 
     public string? RedisConfiguration { get; init; }
 
@@ -36,9 +37,11 @@ public sealed record FreesideSettings
         var errors = new List<string>();
 
         var database = Required(configuration, "DATABASE_URL", errors) is { } raw ? ParsePostgres("DATABASE_URL", raw, errors) : null;
+        // Outside Development no fallback to DATABASE_URL: that default is how a service ends up serving
+        // as the owner, whom row-level security does not hold. `migrate` then needs the owner named.
         var migration = configuration["DATABASE_MIGRATION_URL"] is { Length: > 0 } rawMigration
             ? ParsePostgres("DATABASE_MIGRATION_URL", rawMigration, errors)
-            : database;
+            : isDevelopment ? database : null;
         var redis = configuration["REDIS_URL"] is { Length: > 0 } rawRedis ? ParseRedis(rawRedis, errors) : null;
 
         var adminToken = Required(configuration, "FREESIDE_ADMIN_TOKEN", errors);
@@ -91,7 +94,7 @@ public sealed record FreesideSettings
         return new SettingsResult(new FreesideSettings
         {
             DatabaseConnectionString = database!,
-            MigrationConnectionString = migration!,
+            MigrationConnectionString = migration,
             RedisConfiguration = redis,
             AdminToken = adminToken!,
             PublicUrls = publicUrls,

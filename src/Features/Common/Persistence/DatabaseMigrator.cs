@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace Freeside.Features.Common.Persistence;
 
@@ -26,8 +27,11 @@ public static class DatabaseMigrator
 
     private static DbContextOptions<FreesideDb> OwnerOptions(string connectionString, ILoggerFactory? loggerFactory)
     {
+        // Unpooled: a pooled owner connection would stay open, idle, in a web process that migrated on
+        // start (Development), long after the migration; the owner is never kept around.
+        var unpooled = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, ApplicationName = "freeside-migrate" }.ConnectionString;
         var builder = new DbContextOptionsBuilder<FreesideDb>()
-            .UseNpgsql(connectionString, npgsql => npgsql.MigrationsHistoryTable("schema_migrations"))
+            .UseNpgsql(unpooled, npgsql => npgsql.MigrationsHistoryTable("schema_migrations"))
             // The model is mapped by hand onto SQL migrations; EF has no snapshot to compare it with.
             .ConfigureWarnings(w => w.Ignore(RelationalEventId.PendingModelChangesWarning));
         if (loggerFactory is not null)

@@ -28,7 +28,7 @@ public sealed class ConfigurationTests
         settings.DatabaseConnectionString.ShouldContain("Port=5433");
         settings.DatabaseConnectionString.ShouldContain("Username=freeside_app");
         settings.DatabaseConnectionString.ShouldContain("SSL Mode=Require");
-        settings.MigrationConnectionString.ShouldBe(settings.DatabaseConnectionString);
+        settings.MigrationConnectionString.ShouldBeNull("outside Development the owner is never DATABASE_URL's stand-in");
         settings.RedisConfiguration.ShouldBe("cache.internal:6380,password=pw,defaultDatabase=2");
         settings.ManagementUrls.Single().Port.ShouldBe(5090);
     }
