@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Freeside.Features.Common;
 using Freeside.Features.Common.Configuration;
-using Freeside.Features.Identity;
 using Freeside.Features.Identity.Ethereum;
 using Freeside.Features.Identity.Keys;
 using Freeside.Features.Identity.Sessions;
@@ -63,7 +62,7 @@ public static class IdentityBench
         report.Add("session_validations_per_s", Throughput(i => tokens.ValidateAsync(issued[i % issued.Length], CancellationToken.None).AsTask().Result.IsValid), target: 100_000);
 
         var cold = Enumerable.Range(0, 40_000).Select(i => tokens.Issue(snapshot, Wallet(i % 16).Address, 31337).Token).ToArray();
-        var fresh = new SessionTokens(ring, settings.Capability<IdentitySettings>(), TimeProvider.System);
+        var fresh = new SessionTokens(ring, settings.Capability<Freeside.Features.Identity.IdentitySettings>(), TimeProvider.System);
         report.Add("session_validations_uncached_per_s", Throughput(i => fresh.ValidateAsync(cold[i % cold.Length], CancellationToken.None).AsTask().Result.IsValid, cold.Length));
         report.Parameters["session_validations_per_s"] = "repeat validations of 1,000 live tokens (exact-token cache of verified tokens, expiry and kid re-checked each time)";
         report.Parameters["session_validations_uncached_per_s"] = "first validation of each token: header checks, ES256 signature, iss/aud/exp/nbf";

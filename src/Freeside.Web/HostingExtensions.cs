@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Carter;
 using Freeside.Features.Common;
 using Freeside.Features.Common.Configuration;
+using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.Redis;

@@ -1,3 +1,4 @@
+using Freeside.Features.Common.Configuration;
 using Freeside.Features.Identity.Ethereum;
 
 namespace Freeside.Features.Identity.Siwe;
