@@ -5,6 +5,7 @@ using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Common.Redis;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Json;
@@ -90,6 +91,7 @@ public static class HostingExtensions
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseFreesideRateLimiting();
         app.Use((context, next) =>
         {
             // Kestrel enforces the limit while streaming; this answers early when the length is declared.

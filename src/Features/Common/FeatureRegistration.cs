@@ -3,6 +3,7 @@ using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Common.Redis;
 using Freeside.Features.Common.Time;
 using Freeside.Features.Identity;
@@ -37,6 +38,7 @@ public static class FeatureRegistration
 
         services.AddSingleton(new RedisSettings(settings.RedisConfiguration));
         services.AddSingleton<RedisConnection>();
+        services.AddFreesideRateLimiting(settings.RateLimits);
 
         services.AddFreesideObservability(configuration);
         services.AddFreesideMediation(typeof(FeatureRegistration).Assembly);

@@ -1,6 +1,7 @@
 using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Identity.Keys;
 using Freeside.Features.Identity.Ownership;
 using Freeside.Features.Identity.Roles;
@@ -22,9 +23,11 @@ public sealed class IdentityEndpoints : IEndpointModule
     {
         var auth = app.MapGroup("/api/v1/auth").WithTags("Identity");
         auth.MapGet("/nonce", IssueNonceAsync)
+            .RequireRateLimitPerClient(RateLimitPolicies.SiweNonce)
             .WithName("IssueSiweNonce")
             .WithSummary("A single-use SIWE nonce, valid for 5 minutes.");
         auth.MapPost("/siwe", SignInAsync)
+            .RequireRateLimitPerClient(RateLimitPolicies.SiweSignInPerIp)
             .WithName("SignInWithEthereum")
             .WithSummary("Verify an EIP-4361 message and its EIP-191 signature; answers a session token and sets the session cookie.")
             .ProducesValidationProblem()

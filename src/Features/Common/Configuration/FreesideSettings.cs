@@ -1,3 +1,4 @@
+using Freeside.Features.Common.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
@@ -28,6 +29,8 @@ public sealed record FreesideSettings
     public required IdentitySettings Identity { get; init; }
 
     public required LedgerSettings Ledger { get; init; }
+
+    public RateLimitSettings RateLimits { get; init; } = RateLimitSettings.Default;
 
     /// <summary>Whether this process runs the Quartz scheduler (tests turn it off).</summary>
     public bool JobsEnabled { get; init; } = true;
@@ -71,6 +74,7 @@ public sealed record FreesideSettings
 
         var identity = IdentitySettings.Load(configuration, isDevelopment, errors);
         var ledger = LedgerSettings.Load(configuration, errors);
+        var rateLimits = RateLimitSettings.Load(configuration, errors);
         var jobsEnabled = true;
         if (configuration["FREESIDE_JOBS_ENABLED"] is { Length: > 0 } rawJobs && !bool.TryParse(rawJobs, out jobsEnabled))
         {
@@ -94,6 +98,7 @@ public sealed record FreesideSettings
             OtlpEndpoint = otlp,
             Identity = identity!,
             Ledger = ledger,
+            RateLimits = rateLimits,
             JobsEnabled = jobsEnabled,
         }, errors);
     }
