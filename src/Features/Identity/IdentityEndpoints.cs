@@ -56,6 +56,13 @@ public sealed class IdentityEndpoints : IEndpointModule
             .WithName("RotateSigningKey")
             .WithSummary("Retire the active signing key and activate a new one (platform admin).")
             .ProducesProblem(StatusCodes.Status401Unauthorized);
+        admin.MapPost("/signing-keys/{kid}/revoke", RevokeSigningKeyAsync)
+            .RequirePlatformAdmin()
+            .WithName("RevokeSigningKey")
+            .WithSummary("Take a compromised signing key out of service now: removed from the JWKS, its tokens refused (platform admin, audited).")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         admin.MapPost("/communities/{slug}/admins", AddCommunityAdminAsync)
             .RequirePlatformAdmin()
             .WithName("AddCommunityAdmin")
@@ -141,6 +148,10 @@ public sealed class IdentityEndpoints : IEndpointModule
     private static async Task<Results<Ok<RotateSigningKey.Result>, ProblemHttpResult>> RotateAsync(
         IMediator mediator, CancellationToken cancellationToken) =>
         (await mediator.Send(new RotateSigningKey.Command(RotateSigningKey.Trigger.Manual), cancellationToken)).ToOk();
+
+    private static async Task<Results<Ok<RevokeSigningKey.Result>, ProblemHttpResult>> RevokeSigningKeyAsync(
+        string kid, RevokeSigningKey.Body body, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new RevokeSigningKey.Command(kid, body.Reason ?? ""), cancellationToken)).ToOk();
 
     private static async Task<Results<Created<CommunityAdminView>, ProblemHttpResult>> AddCommunityAdminAsync(
         string slug, AddCommunityAdmin.Body body, IMediator mediator, CancellationToken cancellationToken) =>

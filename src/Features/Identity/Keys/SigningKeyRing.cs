@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -14,6 +15,9 @@ namespace Freeside.Features.Identity.Keys;
 /// The signing keys in memory: the active private key and every published public key by exact kid,
 /// plus the JWKS document and its ETag. Reloaded from jwks_keys every minute, right after a rotation
 /// on this replica, and (at most once a second) when a token names a kid it does not know.
+/// A revoked kid leaves this replica's key set the moment <see cref="Revoke"/> is called and never
+/// comes back; other replicas drop it at their next reload (within <see cref="RefreshInterval"/>),
+/// or at once when Redis carries the revocation to them.
 /// </summary>
 public sealed partial class SigningKeyRing(
     IServiceScopeFactory scopes,
@@ -26,6 +30,8 @@ public sealed partial class SigningKeyRing(
     private static readonly TimeSpan UnknownKidRefreshInterval = TimeSpan.FromSeconds(1);
 
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Lock _swap = new();
+    private readonly ConcurrentDictionary<string, bool> _revoked = new(StringComparer.Ordinal);
     private KeySnapshot? _snapshot;
     private volatile bool _stale = true;
     private long _lastLoadTicks;
@@ -77,16 +83,41 @@ public sealed partial class SigningKeyRing(
     /// <summary>Forces the next read to reload (after a rotation).</summary>
     public void MarkStale() => _stale = true;
 
+    /// <summary>Takes a kid out of this replica's key set now: no longer published, no token signed by it verifies.</summary>
+    public void Revoke(string kid)
+    {
+        lock (_swap)
+        {
+            _revoked[kid] = true;
+            if (_snapshot is { } snapshot && snapshot.Published.ContainsKey(kid))
+            {
+                _snapshot = Build(snapshot.Keys.Where(k => k.Jwk.Kid != kid).ToList(), snapshot.Active?.Kid == kid ? null : snapshot.Active, snapshot.LoadedAt);
+            }
+        }
+
+        _stale = true;
+    }
+
+    public bool IsRevokedHere(string kid) => _revoked.ContainsKey(kid);
+
     public async Task<KeySnapshot> RefreshAsync(CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
             _stale = false;
-            var snapshot = await LoadAsync(cancellationToken);
-            Interlocked.Exchange(ref _snapshot, snapshot);
-            Interlocked.Exchange(ref _lastLoadTicks, snapshot.LoadedAt.UtcTicks);
-            return snapshot;
+            var loaded = await LoadAsync(cancellationToken);
+            lock (_swap)
+            {
+                // A revocation that landed while this load was reading must not be undone by it.
+                var snapshot = loaded.Keys.Any(k => _revoked.ContainsKey(k.Jwk.Kid))
+                    ? Build(loaded.Keys.Where(k => !_revoked.ContainsKey(k.Jwk.Kid)).ToList(),
+                        loaded.Active is { } a && _revoked.ContainsKey(a.Kid) ? null : loaded.Active, loaded.LoadedAt)
+                    : loaded;
+                _snapshot = snapshot;
+                Interlocked.Exchange(ref _lastLoadTicks, snapshot.LoadedAt.UtcTicks);
+                return snapshot;
+            }
         }
         catch
         {
@@ -134,19 +165,17 @@ public sealed partial class SigningKeyRing(
         {
             var db = scope.ServiceProvider.GetRequiredService<FreesideDb>();
             rows = await db.Set<SigningKey>().AsNoTracking()
-                .Where(k => k.RetiredAt == null || k.RetiredAt > publishedSince)
+                .Where(k => k.RevokedAt == null && (k.RetiredAt == null || k.RetiredAt > publishedSince))
                 .OrderByDescending(k => k.ActivatedAt)
                 .ToListAsync(cancellationToken);
         }
 
         ActiveSigningKey? active = null;
-        var published = new Dictionary<string, ECDsaSecurityKey>(StringComparer.Ordinal);
-        var jwks = new List<PublicJwk>();
+        var keys = new List<PublishedKey>();
         foreach (var row in rows)
         {
             var jwk = JsonSerializer.Deserialize<PublicJwk>(row.PublicJwk, PublicJwkJson.Options)!;
-            published[row.Kid] = new ECDsaSecurityKey(SigningKeyMaterial.PublicKey(jwk)) { KeyId = row.Kid };
-            jwks.Add(jwk);
+            keys.Add(new PublishedKey(jwk, new ECDsaSecurityKey(SigningKeyMaterial.PublicKey(jwk)) { KeyId = row.Kid }));
             if (row.RetiredAt is not null)
             {
                 continue;
@@ -169,9 +198,14 @@ public sealed partial class SigningKeyRing(
             }
         }
 
-        var document = JsonSerializer.SerializeToUtf8Bytes(new { keys = jwks }, PublicJwkJson.Options);
+        return Build(keys, active, now);
+    }
+
+    private static KeySnapshot Build(IReadOnlyList<PublishedKey> keys, ActiveSigningKey? active, DateTimeOffset loadedAt)
+    {
+        var document = JsonSerializer.SerializeToUtf8Bytes(new { keys = keys.Select(k => k.Jwk) }, PublicJwkJson.Options);
         var etag = "\"" + Base64UrlEncoder.Encode(SHA256.HashData(document)) + "\"";
-        return new KeySnapshot(active, published.ToFrozenDictionary(StringComparer.Ordinal), document, etag, now);
+        return new KeySnapshot(active, keys, document, etag, loadedAt);
     }
 
     public void Dispose() => _gate.Dispose();
@@ -186,16 +220,21 @@ public sealed partial class SigningKeyRing(
 
 public sealed record ActiveSigningKey(string Kid, DateTimeOffset ActivatedAt, SigningCredentials Credentials);
 
+public sealed record PublishedKey(PublicJwk Jwk, ECDsaSecurityKey Key);
+
 public sealed class KeySnapshot(
     ActiveSigningKey? active,
-    FrozenDictionary<string, ECDsaSecurityKey> published,
+    IReadOnlyList<PublishedKey> keys,
     byte[] jwksDocument,
     string etag,
     DateTimeOffset loadedAt)
 {
     public ActiveSigningKey? Active { get; } = active;
 
-    public FrozenDictionary<string, ECDsaSecurityKey> Published { get; } = published;
+    public IReadOnlyList<PublishedKey> Keys { get; } = keys;
+
+    public FrozenDictionary<string, ECDsaSecurityKey> Published { get; } =
+        keys.ToFrozenDictionary(k => k.Jwk.Kid, k => k.Key, StringComparer.Ordinal);
 
     public byte[] JwksDocument { get; } = jwksDocument;
 
