@@ -13,12 +13,15 @@ namespace Freeside.Features.Common.RateLimiting;
 /// </summary>
 public static class ClientAddress
 {
-    public const string Unknown = "unknown";
-
-    public static string KeyFor(HttpContext context, IReadOnlyList<IPNetwork> trustedProxies)
+    /// <summary>
+    /// The rate-limit key of the request's client, or null when the connection has no IP address (an
+    /// in-process test server, a Unix socket): such requests are not counted per IP, because one shared
+    /// bucket for all of them would let one client lock out every other.
+    /// </summary>
+    public static string? KeyFor(HttpContext context, IReadOnlyList<IPNetwork> trustedProxies)
     {
         var address = Resolve(context.Connection.RemoteIpAddress, context.Request.Headers["X-Forwarded-For"], trustedProxies);
-        return address is null ? Unknown : Key(address);
+        return address is null ? null : Key(address);
     }
 
     public static IPAddress? Resolve(IPAddress? remote, IEnumerable<string?> forwardedFor, IReadOnlyList<IPNetwork> trustedProxies)

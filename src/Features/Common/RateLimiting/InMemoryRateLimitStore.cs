@@ -62,9 +62,9 @@ internal sealed class InMemoryRateLimitStore(TimeProvider time)
             state.Stamp = now;
         }
 
+        state.Tokens = Math.Min(policy.Burst, state.Tokens + (Math.Max(0, (now - state.Stamp).Ticks) * perTick));
         if (now > state.Stamp)
         {
-            state.Tokens = Math.Min(policy.Burst, state.Tokens + ((now - state.Stamp).Ticks * perTick));
             state.Stamp = now;
         }
 

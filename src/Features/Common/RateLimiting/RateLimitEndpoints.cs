@@ -71,6 +71,12 @@ public static class RateLimitEndpoints
         {
             var limiter = http.RequestServices.GetRequiredService<RateLimiter>();
             var key = ClientAddress.KeyFor(http, limiter.Settings.TrustedProxies);
+            if (key is null)
+            {
+                await next(http);
+                return;
+            }
+
             var anonymous = !http.Request.Headers.ContainsKey("Authorization") && !http.Request.Cookies.ContainsKey("freeside_session");
             if (anonymous)
             {

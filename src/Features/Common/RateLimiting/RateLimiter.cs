@@ -73,8 +73,9 @@ public sealed partial class RateLimiter
             tokens = capacity
             ts = now
         end
+        -- Capped on every call: a policy made smaller by configuration applies at once.
+        tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
         if now > ts then
-            tokens = math.min(capacity, tokens + (now - ts) * rate)
             ts = now
         end
         local allowed = 0
