@@ -31,9 +31,14 @@ public sealed partial class SigningKeyRing(
 
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Lock _swap = new();
-    private readonly ConcurrentDictionary<string, bool> _revoked = new(StringComparer.Ordinal);
+    private static readonly TimeSpan RevocationCommitWindow = TimeSpan.FromSeconds(30);
+
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _revoked = new(StringComparer.Ordinal);
     private KeySnapshot? _snapshot;
-    private volatile bool _stale = true;
+    // Staleness as versions, not a flag: a reload clears only the marks it started after, so a read
+    // that arrives while a reload is in flight still waits for a current key set.
+    private long _wantedVersion = 1;
+    private long _loadedVersion;
     private long _lastLoadTicks;
     private int _backgroundRefresh;
 
@@ -43,7 +48,7 @@ public sealed partial class SigningKeyRing(
         get
         {
             var snapshot = _snapshot;
-            if (snapshot is not null && (_stale || time.GetUtcNow() - snapshot.LoadedAt > RefreshInterval))
+            if (snapshot is not null && (IsStale || time.GetUtcNow() - snapshot.LoadedAt > RefreshInterval))
             {
                 RefreshInBackground();
             }
@@ -55,9 +60,9 @@ public sealed partial class SigningKeyRing(
     public async ValueTask<KeySnapshot> GetAsync(CancellationToken cancellationToken)
     {
         var snapshot = _snapshot;
-        if (snapshot is null || _stale)
+        if (snapshot is null || IsStale)
         {
-            return await RefreshAsync(cancellationToken);
+            return await RefreshAsync(cancellationToken, onlyIfStale: true);
         }
 
         if (time.GetUtcNow() - snapshot.LoadedAt > RefreshInterval)
@@ -81,31 +86,46 @@ public sealed partial class SigningKeyRing(
     }
 
     /// <summary>Forces the next read to reload (after a rotation).</summary>
-    public void MarkStale() => _stale = true;
+    public void MarkStale() => Interlocked.Increment(ref _wantedVersion);
+
+    private bool IsStale => Volatile.Read(ref _loadedVersion) != Volatile.Read(ref _wantedVersion);
 
     /// <summary>Takes a kid out of this replica's key set now: no longer published, no token signed by it verifies.</summary>
     public void Revoke(string kid)
     {
+        bool changed;
         lock (_swap)
         {
-            _revoked[kid] = true;
+            changed = _revoked.TryAdd(kid, time.GetUtcNow());
             if (_snapshot is { } snapshot && snapshot.Published.ContainsKey(kid))
             {
                 _snapshot = Build(snapshot.Keys.Where(k => k.Jwk.Kid != kid).ToList(), snapshot.Active?.Kid == kid ? null : snapshot.Active, snapshot.LoadedAt);
+                changed = true;
             }
         }
 
-        _stale = true;
+        // A repeat (this replica's own pub/sub message) changes nothing and forces no reload.
+        if (changed)
+        {
+            MarkStale();
+        }
     }
 
     public bool IsRevokedHere(string kid) => _revoked.ContainsKey(kid);
 
-    public async Task<KeySnapshot> RefreshAsync(CancellationToken cancellationToken)
+    public Task<KeySnapshot> RefreshAsync(CancellationToken cancellationToken) => RefreshAsync(cancellationToken, onlyIfStale: false);
+
+    private async Task<KeySnapshot> RefreshAsync(CancellationToken cancellationToken, bool onlyIfStale)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            _stale = false;
+            if (onlyIfStale && _snapshot is { } current && !IsStale)
+            {
+                return current;
+            }
+
+            var version = Volatile.Read(ref _wantedVersion);
             var loaded = await LoadAsync(cancellationToken);
             lock (_swap)
             {
@@ -115,14 +135,19 @@ public sealed partial class SigningKeyRing(
                         loaded.Active is { } a && _revoked.ContainsKey(a.Kid) ? null : loaded.Active, loaded.LoadedAt)
                     : loaded;
                 _snapshot = snapshot;
+                Volatile.Write(ref _loadedVersion, version);
                 Interlocked.Exchange(ref _lastLoadTicks, snapshot.LoadedAt.UtcTicks);
+
+                // The database still shows a key revoked here as live: the revoking transaction has not
+                // committed yet (or rolled back). Read again next time, so its replacement key is seen
+                // as soon as it commits rather than at the next minute's reload.
+                if (loaded.Keys.Any(k => _revoked.TryGetValue(k.Jwk.Kid, out var at) && loaded.LoadedAt - at < RevocationCommitWindow))
+                {
+                    MarkStale();
+                }
+
                 return snapshot;
             }
-        }
-        catch
-        {
-            _stale = true;
-            throw;
         }
         finally
         {

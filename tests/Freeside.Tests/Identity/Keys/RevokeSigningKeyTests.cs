@@ -105,6 +105,27 @@ public sealed class RevokeSigningKeyTests(FreesideApp app) : IClassFixture<Frees
     }
 
     [Fact]
+    public async Task Ring_ReloadBeforeTheRevocationCommits_KeepsReloadingUntilItDoes()
+    {
+        var ring = app.Services.GetRequiredService<SigningKeyRing>();
+        var kid = (await app.Database.ScalarAsync<string>("SELECT kid FROM jwks_keys WHERE retired_at IS NULL"))!;
+
+        // What the handler does inside its transaction; a reload now still reads the key as live.
+        ring.Revoke(kid);
+        var beforeCommit = await ring.RefreshAsync(CancellationToken.None);
+        var next = await ring.GetAsync(CancellationToken.None);
+
+        beforeCommit.Published.ShouldNotContainKey(kid);
+        next.ShouldNotBeSameAs(beforeCommit, "a reload that predates the commit is not kept for a minute");
+
+        var revoked = await RevokeAsync(kid);
+        var replacement = (await revoked.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("replacement_kid").GetString()!;
+        var afterCommit = await ring.GetAsync(CancellationToken.None);
+        afterCommit.Active!.Kid.ShouldBe(replacement);
+        (await ring.GetAsync(CancellationToken.None)).ShouldBeSameAs(afterCommit, "once the database shows it, the snapshot is kept again");
+    }
+
+    [Fact]
     public async Task Revoke_NotAdminUnknownOrMalformedKid_RefusedAndNothingChanges()
     {
         var kid = (await PublishedKidsAsync()).First();
