@@ -29,10 +29,10 @@ public sealed partial class SigningKeyRing(
     public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan UnknownKidRefreshInterval = TimeSpan.FromSeconds(1);
 
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Lock _swap = new();
     private static readonly TimeSpan RevocationCommitWindow = TimeSpan.FromSeconds(30);
 
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Lock _swap = new();
     private readonly ConcurrentDictionary<string, DateTimeOffset> _revoked = new(StringComparer.Ordinal);
     private KeySnapshot? _snapshot;
     // Staleness as versions, not a flag: a reload clears only the marks it started after, so a read
@@ -110,8 +110,6 @@ public sealed partial class SigningKeyRing(
             MarkStale();
         }
     }
-
-    public bool IsRevokedHere(string kid) => _revoked.ContainsKey(kid);
 
     public Task<KeySnapshot> RefreshAsync(CancellationToken cancellationToken) => RefreshAsync(cancellationToken, onlyIfStale: false);
 
