@@ -269,7 +269,7 @@ public sealed class RateLimitFallbackHttpTests(RouteLimitedNoRedisApp app) : ICl
         }
 
         await (await client.GetAsync("/api/v1/auth/nonce")).ShouldBeRateLimitedAsync(limit: 20);
-        app.ScrapeMetrics().ShouldContain("freeside_rate_limit_fallbacks");
+        app.ScrapeMetrics().ShouldContain("freeside_rate_limit_fallbacks_total{policy=\"siwe-nonce\",reason=\"unavailable\"} 21");
         app.Logs.Entries.ShouldContain(e => e.Level == LogLevel.Warning && e.Category.EndsWith("RateLimiter", StringComparison.Ordinal));
     }
 }
