@@ -27,15 +27,39 @@ die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 
 as_root() { [ "$(id -u)" -eq 0 ]; }
 
+# apt-get that waits while another apt or dpkg (unattended-upgrades, a provisioning run) holds the
+# lock, and prints apt's own output when it fails: the cause is in it, not in our one line.
+APT_LOCK_WAIT_SECONDS="${APT_LOCK_WAIT_SECONDS:-600}"
+APT_LOCK_POLL_SECONDS="${APT_LOCK_POLL_SECONDS:-5}"
+apt_get() {
+  local out started=$SECONDS
+  out=$(mktemp)
+  while :; do
+    if DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=60 "$@" >"$out" 2>&1; then
+      rm -f "$out"
+      return 0
+    fi
+    if grep -qiE 'could not get lock|unable to acquire the dpkg frontend lock|unable to lock' "$out" \
+      && [ $((SECONDS - started)) -lt "$APT_LOCK_WAIT_SECONDS" ]; then
+      log "apt-get $1: another apt/dpkg holds the lock; waiting ($((SECONDS - started))s of ${APT_LOCK_WAIT_SECONDS}s)"
+      sleep "$APT_LOCK_POLL_SECONDS"
+      continue
+    fi
+    sed 's/^/  apt-get: /' "$out" >&2
+    rm -f "$out"
+    die "apt-get $* failed (its output is above)"
+  done
+}
+
 apt_install() {
   as_root || die "missing $*; install it (Debian: apt-get install $*) or run as root"
   if [ ! -f "$STATE/.apt-updated" ]; then
     log "apt-get update"
-    apt-get update -qq >/dev/null
+    apt_get update -qq
     mkdir -p "$STATE" && touch "$STATE/.apt-updated"
   fi
   log "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  apt_get install -y -qq --no-install-recommends "$@"
 }
 
 pg_bin() {
@@ -321,6 +345,9 @@ cmd_up() {
   export_environment
   echo "export FREESIDE_TEST_PG=postgres://freeside@127.0.0.1:$PG_PORT/postgres REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL DATABASE_MIGRATION_URL=$DATABASE_MIGRATION_URL"
 }
+
+# Sourced (the tests call apt_install with a fake apt-get), define the functions only.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 case "${1:-}" in
   run) cmd_run ;;

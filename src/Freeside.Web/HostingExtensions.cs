@@ -6,6 +6,7 @@ using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Common.Redis;
 using Freeside.Features.Common.Time;
 using Microsoft.AspNetCore.Http.Features;
@@ -104,6 +105,7 @@ public static class HostingExtensions
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseFreesideRateLimiting();
         app.Use((context, next) =>
         {
             // Kestrel enforces the limit while streaming; this answers early when the length is declared.

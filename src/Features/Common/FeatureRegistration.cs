@@ -4,6 +4,7 @@ using Freeside.Features.Common.Jobs;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Common.Redis;
 using Freeside.Features.Common.Time;
 using Microsoft.EntityFrameworkCore;
@@ -35,6 +36,7 @@ public static class FeatureRegistration
 
         services.AddSingleton(new RedisSettings(settings.RedisConfiguration));
         services.AddSingleton<RedisConnection>();
+        services.AddFreesideRateLimiting(settings.RateLimits);
 
         services.AddFreesideObservability(configuration);
         services.AddFreesideMediation(typeof(FeatureRegistration).Assembly);

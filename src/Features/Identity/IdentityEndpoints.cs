@@ -1,6 +1,7 @@
 using Carter;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Identity.Keys;
 using Freeside.Features.Identity.Ownership;
 using Freeside.Features.Identity.Roles;
@@ -22,9 +23,11 @@ public sealed class IdentityEndpoints : ICarterModule
     {
         var auth = app.MapGroup("/api/v1/auth").WithTags("Identity");
         auth.MapGet("/nonce", IssueNonceAsync)
+            .RequireRateLimitPerClient(RateLimitPolicies.SiweNonce)
             .WithName("IssueSiweNonce")
             .WithSummary("A single-use SIWE nonce, valid for 5 minutes.");
         auth.MapPost("/siwe", SignInAsync)
+            .RequireRateLimitPerClient(RateLimitPolicies.SiweSignInPerIp)
             .WithName("SignInWithEthereum")
             .WithSummary("Verify an EIP-4361 message and its EIP-191 signature; answers a session token and sets the session cookie.")
             .ProducesValidationProblem()
@@ -53,6 +56,13 @@ public sealed class IdentityEndpoints : ICarterModule
             .WithName("RotateSigningKey")
             .WithSummary("Retire the active signing key and activate a new one (platform admin).")
             .ProducesProblem(StatusCodes.Status401Unauthorized);
+        admin.MapPost("/signing-keys/{kid}/revoke", RevokeSigningKeyAsync)
+            .RequirePlatformAdmin()
+            .WithName("RevokeSigningKey")
+            .WithSummary("Take a compromised signing key out of service now: removed from the JWKS, its tokens refused (platform admin, audited).")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         admin.MapPost("/communities/{slug}/admins", AddCommunityAdminAsync)
             .RequirePlatformAdmin()
             .WithName("AddCommunityAdmin")
@@ -138,6 +148,10 @@ public sealed class IdentityEndpoints : ICarterModule
     private static async Task<Results<Ok<RotateSigningKey.View>, ProblemHttpResult>> RotateAsync(
         IMediator mediator, CancellationToken cancellationToken) =>
         (await mediator.Send(new RotateSigningKey.Command(RotateSigningKey.Trigger.Manual), cancellationToken)).ToOk();
+
+    private static async Task<Results<Ok<RevokeSigningKey.View>, ProblemHttpResult>> RevokeSigningKeyAsync(
+        string kid, RevokeSigningKey.Body body, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new RevokeSigningKey.Command(kid, body.Reason ?? ""), cancellationToken)).ToOk();
 
     private static async Task<Results<Created<CommunityAdminView>, ProblemHttpResult>> AddCommunityAdminAsync(
         string slug, AddCommunityAdmin.Body body, IMediator mediator, CancellationToken cancellationToken) =>

@@ -20,6 +20,8 @@ public static class IdentityRegistration
         services.AddSingleton<SiwePolicy>();
         services.AddScoped<NonceStore>();
         services.AddHostedService<SigningKeyBootstrap>();
+        services.AddSingleton<SigningKeyRevocationFanout>();
+        services.AddHostedService(provider => provider.GetRequiredService<SigningKeyRevocationFanout>());
 
         services.AddMemoryCache();
         services.AddHttpClient(ChainReader.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(30));

@@ -20,7 +20,7 @@ public sealed class RotateSigningKeysJob(IMediator mediator) : IJob
     }
 }
 
-/// <summary>Hourly: drops nonces and revocations a day past their expiry.</summary>
+/// <summary>Hourly: drops expired nonces (so none outlives its expiry by more than an hour) and revocations a day past theirs.</summary>
 [DisallowConcurrentExecution]
 public sealed class PurgeExpiredIdentityRecordsJob(IMediator mediator) : IJob
 {

@@ -9,7 +9,10 @@ namespace Freeside.Features.Identity;
 
 public static class PurgeExpiredIdentityRecords
 {
-    /// <summary>Deletes nonces and revocations that can no longer matter: a day past their expiry.</summary>
+    /// <summary>
+    /// Deletes nonces as soon as they have expired (an expired nonce is refused anyway, and the hourly
+    /// run keeps the table to about an hour of issuance) and revocations a day past their expiry.
+    /// </summary>
     public sealed record Command : ICommand<View>;
 
     public sealed record View(int Nonces, int Revocations);
@@ -20,8 +23,9 @@ public static class PurgeExpiredIdentityRecords
     {
         public async Task<Result<View>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var cutoff = time.GetUtcNow().AddDays(-1);
-            var nonces = await db.Database.ExecuteSqlAsync($"DELETE FROM siwe_nonces WHERE expires_at < {cutoff}", cancellationToken);
+            var now = time.GetUtcNow();
+            var nonces = await db.Database.ExecuteSqlAsync($"DELETE FROM siwe_nonces WHERE expires_at < {now}", cancellationToken);
+            var cutoff = now.AddDays(-1);
             var revocations = await db.Database.ExecuteSqlAsync($"DELETE FROM revoked_sessions WHERE expires_at < {cutoff}", cancellationToken);
             return new View(nonces, revocations);
         }

@@ -32,7 +32,7 @@ public class FreesideApp : IAsyncLifetime
         ["REDIS_URL"] = TestEnvironment.RedisUrl,
         ["FREESIDE_ADMIN_TOKEN"] = AdminToken,
         ["FREESIDE_JOBS_ENABLED"] = "false",
-    };
+    }.WithRateLimitsRaised();
 
     protected virtual void ConfigureServices(IServiceCollection services)
     {
@@ -89,5 +89,24 @@ public class FreesideApp : IAsyncLifetime
         {
             await Database.DisposeAsync();
         }
+    }
+}
+
+public static class RateLimitTestSettings
+{
+    /// <summary>
+    /// Every test signs in from the same address; a class that is not about rate limits raises them
+    /// out of reach (tests/Freeside.Tests/Common/RateLimiting prove the real ones).
+    /// </summary>
+    public static IDictionary<string, string?> WithRateLimitsRaised(this IDictionary<string, string?> settings)
+    {
+        foreach (var policy in Freeside.Features.Common.RateLimiting.RateLimitPolicies.Defaults)
+        {
+            settings[policy.SettingName] = policy.Algorithm == Freeside.Features.Common.RateLimiting.RateLimitAlgorithm.TokenBucket
+                ? "1000000/1s,burst=1000000"
+                : "1000000/1s";
+        }
+
+        return settings;
     }
 }

@@ -1,3 +1,4 @@
+using Freeside.Features.Common.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
@@ -28,6 +29,8 @@ public sealed record FreesideSettings
 
     /// <summary>Each capability's own settings record, loaded by its <see cref="ICapability"/>.</summary>
     public IReadOnlyList<object> CapabilitySettings { get; init; } = [];
+
+    public RateLimitSettings RateLimits { get; init; } = RateLimitSettings.Default;
 
     /// <summary>Whether this process runs the Quartz scheduler (tests turn it off).</summary>
     public bool JobsEnabled { get; init; } = true;
@@ -80,6 +83,7 @@ public sealed record FreesideSettings
             }
         }
 
+        var rateLimits = RateLimitSettings.Load(configuration, errors);
         var jobsEnabled = true;
         if (configuration["FREESIDE_JOBS_ENABLED"] is { Length: > 0 } rawJobs && !bool.TryParse(rawJobs, out jobsEnabled))
         {
@@ -102,6 +106,7 @@ public sealed record FreesideSettings
             MaxRequestBodyBytes = maxBody,
             OtlpEndpoint = otlp,
             CapabilitySettings = capabilitySettings,
+            RateLimits = rateLimits,
             JobsEnabled = jobsEnabled,
         }, errors);
     }

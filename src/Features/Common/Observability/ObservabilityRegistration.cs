@@ -21,6 +21,8 @@ public static class ObservabilityRegistration
     public static IServiceCollection AddFreesideObservability(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddMetrics();
+        services.AddSingleton<RedactedHttpClientLogger>();
+        services.ConfigureHttpClientDefaults(http => http.RemoveAllLoggers().AddLogger<RedactedHttpClientLogger>());
         services.AddSingleton<FreesideMetrics>();
         services.AddSingleton(provider => new PrometheusExporter(provider.GetRequiredService<IMeterFactory>(), Meters));
         services.AddSingleton(_ =>

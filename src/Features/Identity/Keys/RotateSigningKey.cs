@@ -61,8 +61,20 @@ public static class RotateSigningKey
                 db.Entry(active).State = EntityState.Detached;
             }
 
-            var material = SigningKeyMaterial.Generate();
-            db.Add(new SigningKey
+            var created = NewActiveKey(protector, now);
+            db.Add(created);
+            ring.MarkStale();
+            return new View(true, created.Kid, now, active?.Kid);
+        }
+    }
+
+    /// <summary>A fresh key pair, sealed under the KEK, active from <paramref name="now"/> (the caller has retired the old one).</summary>
+    internal static SigningKey NewActiveKey(KeyProtector protector, DateTimeOffset now)
+    {
+        var material = SigningKeyMaterial.Generate();
+        try
+        {
+            return new SigningKey
             {
                 Kid = material.Kid,
                 CreatedAt = now,
@@ -70,10 +82,11 @@ public static class RotateSigningKey
                 PublicJwk = material.PublicJwk,
                 PrivateKeyCiphertext = protector.Seal(material.PrivateScalar, material.Kid),
                 KekId = protector.KekId,
-            });
+            };
+        }
+        finally
+        {
             System.Security.Cryptography.CryptographicOperations.ZeroMemory(material.PrivateScalar);
-            ring.MarkStale();
-            return new View(true, material.Kid, now, active?.Kid);
         }
     }
 }

@@ -14,6 +14,11 @@ public sealed class SigningKey
 
     public DateTimeOffset? RetiredAt { get; set; }
 
+    /// <summary>Set when a platform admin took the key out of service: never published or trusted again.</summary>
+    public DateTimeOffset? RevokedAt { get; set; }
+
+    public string? RevokedReason { get; set; }
+
     /// <summary>The public JWK as published (never carries "d").</summary>
     public required string PublicJwk { get; init; }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -13,6 +14,9 @@ namespace Freeside.Features.Identity.Keys;
 /// The signing keys in memory: the active private key and every published public key by exact kid,
 /// plus the JWKS document and its ETag. Reloaded from jwks_keys every minute, right after a rotation
 /// on this replica, and (at most once a second) when a token names a kid it does not know.
+/// A revoked kid leaves this replica's key set the moment <see cref="Revoke"/> is called and never
+/// comes back; other replicas drop it at their next reload (within <see cref="RefreshInterval"/>),
+/// or at once when Redis carries the revocation to them.
 /// </summary>
 public sealed partial class SigningKeyRing(
     IServiceScopeFactory scopes,
@@ -24,9 +28,16 @@ public sealed partial class SigningKeyRing(
     public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan UnknownKidRefreshInterval = TimeSpan.FromSeconds(1);
 
+    private static readonly TimeSpan RevocationCommitWindow = TimeSpan.FromSeconds(30);
+
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Lock _swap = new();
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _revoked = new(StringComparer.Ordinal);
     private KeySnapshot? _snapshot;
-    private volatile bool _stale = true;
+    // Staleness as versions, not a flag: a reload clears only the marks it started after, so a read
+    // that arrives while a reload is in flight still waits for a current key set.
+    private long _wantedVersion = 1;
+    private long _loadedVersion;
     private long _lastLoadTicks;
     private int _backgroundRefresh;
 
@@ -36,7 +47,7 @@ public sealed partial class SigningKeyRing(
         get
         {
             var snapshot = _snapshot;
-            if (snapshot is not null && (_stale || time.GetUtcNow() - snapshot.LoadedAt > RefreshInterval))
+            if (snapshot is not null && (IsStale || time.GetUtcNow() - snapshot.LoadedAt > RefreshInterval))
             {
                 RefreshInBackground();
             }
@@ -48,9 +59,9 @@ public sealed partial class SigningKeyRing(
     public async ValueTask<KeySnapshot> GetAsync(CancellationToken cancellationToken)
     {
         var snapshot = _snapshot;
-        if (snapshot is null || _stale)
+        if (snapshot is null || IsStale)
         {
-            return await RefreshAsync(cancellationToken);
+            return await RefreshAsync(cancellationToken, onlyIfStale: true);
         }
 
         if (time.GetUtcNow() - snapshot.LoadedAt > RefreshInterval)
@@ -74,23 +85,66 @@ public sealed partial class SigningKeyRing(
     }
 
     /// <summary>Forces the next read to reload (after a rotation).</summary>
-    public void MarkStale() => _stale = true;
+    public void MarkStale() => Interlocked.Increment(ref _wantedVersion);
 
-    public async Task<KeySnapshot> RefreshAsync(CancellationToken cancellationToken)
+    private bool IsStale => Volatile.Read(ref _loadedVersion) != Volatile.Read(ref _wantedVersion);
+
+    /// <summary>Takes a kid out of this replica's key set now: no longer published, no token signed by it verifies.</summary>
+    public void Revoke(string kid)
+    {
+        bool changed;
+        lock (_swap)
+        {
+            changed = _revoked.TryAdd(kid, time.GetUtcNow());
+            if (_snapshot is { } snapshot && snapshot.Published.ContainsKey(kid))
+            {
+                _snapshot = Build(snapshot.Keys.Where(k => k.Jwk.Kid != kid).ToList(), snapshot.Active?.Kid == kid ? null : snapshot.Active, snapshot.LoadedAt);
+                changed = true;
+            }
+        }
+
+        // A repeat (this replica's own pub/sub message) changes nothing and forces no reload.
+        if (changed)
+        {
+            MarkStale();
+        }
+    }
+
+    public Task<KeySnapshot> RefreshAsync(CancellationToken cancellationToken) => RefreshAsync(cancellationToken, onlyIfStale: false);
+
+    private async Task<KeySnapshot> RefreshAsync(CancellationToken cancellationToken, bool onlyIfStale)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            _stale = false;
-            var snapshot = await LoadAsync(cancellationToken);
-            Interlocked.Exchange(ref _snapshot, snapshot);
-            Interlocked.Exchange(ref _lastLoadTicks, snapshot.LoadedAt.UtcTicks);
-            return snapshot;
-        }
-        catch
-        {
-            _stale = true;
-            throw;
+            if (onlyIfStale && _snapshot is { } current && !IsStale)
+            {
+                return current;
+            }
+
+            var version = Volatile.Read(ref _wantedVersion);
+            var loaded = await LoadAsync(cancellationToken);
+            lock (_swap)
+            {
+                // A revocation that landed while this load was reading must not be undone by it.
+                var snapshot = loaded.Keys.Any(k => _revoked.ContainsKey(k.Jwk.Kid))
+                    ? Build(loaded.Keys.Where(k => !_revoked.ContainsKey(k.Jwk.Kid)).ToList(),
+                        loaded.Active is { } a && _revoked.ContainsKey(a.Kid) ? null : loaded.Active, loaded.LoadedAt)
+                    : loaded;
+                _snapshot = snapshot;
+                Volatile.Write(ref _loadedVersion, version);
+                Interlocked.Exchange(ref _lastLoadTicks, snapshot.LoadedAt.UtcTicks);
+
+                // The database still shows a key revoked here as live: the revoking transaction has not
+                // committed yet (or rolled back). Read again next time, so its replacement key is seen
+                // as soon as it commits rather than at the next minute's reload.
+                if (loaded.Keys.Any(k => _revoked.TryGetValue(k.Jwk.Kid, out var at) && loaded.LoadedAt - at < RevocationCommitWindow))
+                {
+                    MarkStale();
+                }
+
+                return snapshot;
+            }
         }
         finally
         {
@@ -133,19 +187,17 @@ public sealed partial class SigningKeyRing(
         {
             var db = scope.ServiceProvider.GetRequiredService<FreesideDb>();
             rows = await db.Set<SigningKey>().AsNoTracking()
-                .Where(k => k.RetiredAt == null || k.RetiredAt > publishedSince)
+                .Where(k => k.RevokedAt == null && (k.RetiredAt == null || k.RetiredAt > publishedSince))
                 .OrderByDescending(k => k.ActivatedAt)
                 .ToListAsync(cancellationToken);
         }
 
         ActiveSigningKey? active = null;
-        var published = new Dictionary<string, ECDsaSecurityKey>(StringComparer.Ordinal);
-        var jwks = new List<PublicJwk>();
+        var keys = new List<PublishedKey>();
         foreach (var row in rows)
         {
             var jwk = JsonSerializer.Deserialize<PublicJwk>(row.PublicJwk, PublicJwkJson.Options)!;
-            published[row.Kid] = new ECDsaSecurityKey(SigningKeyMaterial.PublicKey(jwk)) { KeyId = row.Kid };
-            jwks.Add(jwk);
+            keys.Add(new PublishedKey(jwk, new ECDsaSecurityKey(SigningKeyMaterial.PublicKey(jwk)) { KeyId = row.Kid }));
             if (row.RetiredAt is not null)
             {
                 continue;
@@ -168,9 +220,14 @@ public sealed partial class SigningKeyRing(
             }
         }
 
-        var document = JsonSerializer.SerializeToUtf8Bytes(new { keys = jwks }, PublicJwkJson.Options);
+        return Build(keys, active, now);
+    }
+
+    private static KeySnapshot Build(IReadOnlyList<PublishedKey> keys, ActiveSigningKey? active, DateTimeOffset loadedAt)
+    {
+        var document = JsonSerializer.SerializeToUtf8Bytes(new { keys = keys.Select(k => k.Jwk) }, PublicJwkJson.Options);
         var etag = "\"" + Base64UrlEncoder.Encode(SHA256.HashData(document)) + "\"";
-        return new KeySnapshot(active, published.ToFrozenDictionary(StringComparer.Ordinal), document, etag, now);
+        return new KeySnapshot(active, keys, document, etag, loadedAt);
     }
 
     public void Dispose() => _gate.Dispose();
@@ -185,16 +242,21 @@ public sealed partial class SigningKeyRing(
 
 public sealed record ActiveSigningKey(string Kid, DateTimeOffset ActivatedAt, SigningCredentials Credentials);
 
+public sealed record PublishedKey(PublicJwk Jwk, ECDsaSecurityKey Key);
+
 public sealed class KeySnapshot(
     ActiveSigningKey? active,
-    FrozenDictionary<string, ECDsaSecurityKey> published,
+    IReadOnlyList<PublishedKey> keys,
     byte[] jwksDocument,
     string etag,
     DateTimeOffset loadedAt)
 {
     public ActiveSigningKey? Active { get; } = active;
 
-    public FrozenDictionary<string, ECDsaSecurityKey> Published { get; } = published;
+    public IReadOnlyList<PublishedKey> Keys { get; } = keys;
+
+    public FrozenDictionary<string, ECDsaSecurityKey> Published { get; } =
+        keys.ToFrozenDictionary(k => k.Jwk.Kid, k => k.Key, StringComparer.Ordinal);
 
     public byte[] JwksDocument { get; } = jwksDocument;
 

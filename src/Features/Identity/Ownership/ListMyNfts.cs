@@ -13,7 +13,8 @@ namespace Freeside.Features.Identity.Ownership;
 
 public static class ListMyNfts
 {
-    public const int MaxTokenIds = 50;
+    /// <summary>Each id is one chain call when not cached; more per request would let one request fan out.</summary>
+    public const int MaxTokenIds = 20;
 
     /// <summary>
     /// The caller's tokens in a community's collection. Enumerable collections are listed; for the

@@ -2,6 +2,7 @@ using System.Text;
 using FluentValidation;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Identity.Ethereum;
 using Freeside.Features.Identity.Keys;
 using Freeside.Features.Identity.Sessions;
@@ -33,7 +34,7 @@ public static class SignIn
         }
     }
 
-    internal sealed class Handler(SiwePolicy policy, NonceStore nonces, SigningKeyRing ring, SessionTokens tokens)
+    internal sealed class Handler(SiwePolicy policy, NonceStore nonces, SigningKeyRing ring, SessionTokens tokens, RateLimiter limiter)
         : IRequestHandler<Command, Result<View>>
     {
         public async Task<Result<View>> Handle(Command request, CancellationToken cancellationToken)
@@ -41,6 +42,13 @@ public static class SignIn
             if (!SiweMessage.TryParse(request.Message, out var message, out var parseError, out var badChecksum))
             {
                 return new SignInRefused(badChecksum ? SiweFailure.BadChecksum : SiweFailure.MalformedMessage, parseError);
+            }
+
+            // Every attempt naming a wallet counts, signed or not: guessing is bounded per wallet across all IPs.
+            var attempts = await limiter.AcquireAsync(RateLimitPolicies.SiweSignInPerAddress, message.ParsedAddress.ToChecksumString(), cancellationToken);
+            if (!attempts.Allowed)
+            {
+                return new RateLimited(attempts);
             }
 
             if (!SiwePolicy.UriBelongsToDomain(message.Uri, message.Domain))

@@ -1,0 +1,51 @@
+namespace Freeside.Features.Common.RateLimiting;
+
+public enum RateLimitAlgorithm
+{
+    /// <summary>At most <see cref="RateLimitPolicy.Limit"/> in any <see cref="RateLimitPolicy.Window"/> (exact sliding log).</summary>
+    SlidingWindow,
+
+    /// <summary>Refills <see cref="RateLimitPolicy.Limit"/> per <see cref="RateLimitPolicy.Window"/>, holds at most <see cref="RateLimitPolicy.Burst"/>.</summary>
+    TokenBucket,
+}
+
+/// <summary>
+/// A named limit. Callers pick a policy and a key (a client IP, a wallet, an API key, a community);
+/// the same policy applies to every key, each key has its own count.
+/// </summary>
+public sealed record RateLimitPolicy(string Name, RateLimitAlgorithm Algorithm, int Limit, TimeSpan Window, int Burst = 0)
+{
+    /// <summary>What a client may do at once: the bucket's size, or the window's limit.</summary>
+    public int Capacity => Algorithm == RateLimitAlgorithm.TokenBucket ? Burst : Limit;
+
+    /// <summary>The environment variable that overrides this policy, e.g. FREESIDE_RATE_LIMIT_SIWE_NONCE.</summary>
+    public string SettingName => "FREESIDE_RATE_LIMIT_" + Name.ToUpperInvariant().Replace('-', '_');
+
+    /// <summary>As the setting is written: 100/60s,burst=20 or 20/300s.</summary>
+    public string Describe() =>
+        $"{Limit}/{(int)Window.TotalSeconds}s" + (Algorithm == RateLimitAlgorithm.TokenBucket ? $",burst={Burst}" : "");
+}
+
+/// <summary>The policies Freeside applies, with their defaults. Later limits (chat, API keys, webhooks) add theirs here.</summary>
+public static class RateLimitPolicies
+{
+    /// <summary>Requests that present no credentials, per client IP.</summary>
+    public const string Anonymous = "anonymous";
+
+    /// <summary>GET /api/v1/auth/nonce, per client IP.</summary>
+    public const string SiweNonce = "siwe-nonce";
+
+    /// <summary>POST /api/v1/auth/siwe, per client IP.</summary>
+    public const string SiweSignInPerIp = "siwe-sign-in-ip";
+
+    /// <summary>POST /api/v1/auth/siwe, per wallet address named in the message.</summary>
+    public const string SiweSignInPerAddress = "siwe-sign-in-address";
+
+    public static readonly IReadOnlyList<RateLimitPolicy> Defaults =
+    [
+        new(Anonymous, RateLimitAlgorithm.TokenBucket, 100, TimeSpan.FromMinutes(1), Burst: 20),
+        new(SiweNonce, RateLimitAlgorithm.SlidingWindow, 20, TimeSpan.FromMinutes(5)),
+        new(SiweSignInPerIp, RateLimitAlgorithm.SlidingWindow, 30, TimeSpan.FromMinutes(5)),
+        new(SiweSignInPerAddress, RateLimitAlgorithm.SlidingWindow, 10, TimeSpan.FromMinutes(5)),
+    ];
+}

@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Freeside.Features.Common.Observability;
+using Freeside.Features.Common.Redis;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Freeside.Features.Common.RateLimiting;
+
+/// <summary>
+/// Freeside's one rate limiter. Every replica shares the counts in Redis, where each decision is
+/// one Lua script (read, decide and write in a single atomic step, on Redis's clock, so concurrent
+/// requests and replicas with skewed clocks cannot both take the last unit). When Redis is not
+/// reachable, this process decides from its own memory: still limited, but per replica, so the
+/// effective limit is multiplied by the number of replicas until Redis is back. Each such decision
+/// is counted (freeside.rate_limit.fallbacks) and the switch both ways is logged.
+/// Use it from an endpoint (<see cref="RateLimitEndpoints.RequireRateLimit{TBuilder}"/>) or from a
+/// handler (<see cref="AcquireAsync(string, string, CancellationToken)"/> and return <see cref="RateLimited"/>).
+/// </summary>
+public sealed partial class RateLimiter
+{
+    private const string KeyPrefix = "freeside:ratelimit:";
+
+    // KEYS[1] sorted set of request ids scored by time; ARGV: limit, window ms, cost, unique id.
+    // Returns {allowed, remaining, ms until full, ms until allowed, now ms}.
+    private const string SlidingWindowScript = """
+        if redis.replicate_commands then redis.replicate_commands() end
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local limit = tonumber(ARGV[1])
+        local window = tonumber(ARGV[2])
+        local cost = tonumber(ARGV[3])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+        local used = redis.call('ZCARD', KEYS[1])
+        local allowed = 0
+        if used + cost <= limit then
+            for i = 1, cost do
+                redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i)
+            end
+            used = used + cost
+            allowed = 1
+        end
+        local full = 0
+        local retry = 0
+        if used > 0 then
+            local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+            full = tonumber(newest[2]) + window - now
+            redis.call('PEXPIRE', KEYS[1], full)
+        end
+        if allowed == 0 then
+            local needed = used + cost - limit
+            local entry = redis.call('ZRANGE', KEYS[1], needed - 1, needed - 1, 'WITHSCORES')
+            retry = entry[2] and (tonumber(entry[2]) + window - now) or window
+        end
+        return {allowed, limit - used, full, retry, now}
+        """;
+
+    // KEYS[1] hash {tokens, ts}; ARGV: capacity, refill per ms, cost.
+    private const string TokenBucketScript = """
+        if redis.replicate_commands then redis.replicate_commands() end
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local capacity = tonumber(ARGV[1])
+        local rate = tonumber(ARGV[2])
+        local cost = tonumber(ARGV[3])
+        local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+        local tokens = tonumber(state[1])
+        local ts = tonumber(state[2])
+        if tokens == nil or ts == nil then
+            tokens = capacity
+            ts = now
+        end
+        -- Capped on every call: a policy made smaller by configuration applies at once.
+        tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+        if now > ts then
+            ts = now
+        end
+        local allowed = 0
+        if tokens >= cost then
+            tokens = tokens - cost
+            allowed = 1
+        end
+        local full = math.ceil((capacity - tokens) / rate)
+        local retry = 0
+        if allowed == 0 then
+            retry = math.ceil((cost - tokens) / rate)
+        end
+        redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%d', ts))
+        redis.call('PEXPIRE', KEYS[1], math.max(full, 1000))
+        return {allowed, math.floor(tokens), full, retry, now}
+        """;
+
+    private readonly RedisConnection _redis;
+    private readonly RateLimitSettings _settings;
+    private readonly InMemoryRateLimitStore _memory;
+    private readonly ILogger<RateLimiter> _logger;
+    private readonly Counter<long> _decisions;
+    private readonly Counter<long> _fallbacks;
+    private int _degraded;
+
+    public RateLimiter(RedisConnection redis, RateLimitSettings settings, TimeProvider time, IMeterFactory meters, ILogger<RateLimiter> logger)
+    {
+        _redis = redis;
+        _settings = settings;
+        _memory = new InMemoryRateLimitStore(time);
+        _logger = logger;
+        var meter = meters.Create(FreesideMetrics.MeterName);
+        _decisions = meter.CreateCounter<long>("freeside.rate_limit.decisions", null, "Rate-limit decisions, by policy and outcome.");
+        _fallbacks = meter.CreateCounter<long>("freeside.rate_limit.fallbacks", null,
+            "Rate-limit decisions taken in process memory because Redis was not available, by reason.");
+    }
+
+    public RateLimitSettings Settings => _settings;
+
+    public Task<RateLimitDecision> AcquireAsync(string policy, string key, CancellationToken cancellationToken) =>
+        AcquireAsync(_settings.Policy(policy), key, 1, cancellationToken);
+
+    /// <summary>Takes <paramref name="cost"/> units from <paramref name="key"/>'s allowance, or none when they are not all there.</summary>
+    public async Task<RateLimitDecision> AcquireAsync(RateLimitPolicy policy, string key, int cost, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(cost, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(cost, policy.Capacity);
+        cancellationToken.ThrowIfCancellationRequested();
+        var redisKey = RedisKey(policy, key);
+        RateLimitDecision decision;
+        if (!_redis.TryGetDatabase(out var db))
+        {
+            decision = Fallback(policy, redisKey, cost, _redis.IsConfigured ? "unavailable" : "not_configured", null);
+        }
+        else
+        {
+            try
+            {
+                decision = await EvaluateAsync(db, policy, redisKey, cost);
+                if (Interlocked.Exchange(ref _degraded, 0) == 1)
+                {
+                    LogRecovered(_logger);
+                }
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                decision = Fallback(policy, redisKey, cost, "error", e);
+            }
+        }
+
+        _decisions.Add(1, new TagList { { "policy", policy.Name }, { "outcome", decision.Allowed ? "allowed" : "limited" } });
+        return decision;
+    }
+
+    private static async Task<RateLimitDecision> EvaluateAsync(IDatabase db, RateLimitPolicy policy, string key, int cost)
+    {
+        var windowMs = (long)policy.Window.TotalMilliseconds;
+        RedisResult result = policy.Algorithm == RateLimitAlgorithm.SlidingWindow
+            ? await db.ScriptEvaluateAsync(SlidingWindowScript, [key],
+                [policy.Limit, windowMs, cost, Guid.NewGuid().ToString("N")])
+            : await db.ScriptEvaluateAsync(TokenBucketScript, [key],
+                [policy.Burst, ((double)policy.Limit / windowMs).ToString("R", CultureInfo.InvariantCulture), cost]);
+        var values = (RedisResult[])result!;
+        var now = DateTimeOffset.FromUnixTimeMilliseconds((long)values[4]);
+        return new RateLimitDecision(policy, (long)values[0] == 1, (int)Math.Max(0, (long)values[1]),
+            now.AddMilliseconds((long)values[2]), TimeSpan.FromMilliseconds((long)values[3]), Fallback: false);
+    }
+
+    private RateLimitDecision Fallback(RateLimitPolicy policy, string key, int cost, string reason, Exception? error)
+    {
+        _fallbacks.Add(1, new TagList { { "policy", policy.Name }, { "reason", reason } });
+        if (Interlocked.Exchange(ref _degraded, 1) == 0)
+        {
+            LogFallingBack(_logger, reason, error);
+        }
+
+        return _memory.Acquire(policy, key, cost);
+    }
+
+    /// <summary>Keys are client IPs, addresses or ids; long ones are hashed so a key never grows a Redis key without bound.</summary>
+    private static string RedisKey(RateLimitPolicy policy, string key)
+    {
+        var algorithm = policy.Algorithm == RateLimitAlgorithm.SlidingWindow ? "sw" : "tb";
+        var safe = key.Length <= 100 ? key : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+        return $"{KeyPrefix}{policy.Name}:{algorithm}:{safe}";
+    }
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning,
+        Message = "Rate limits fall back to this process's memory ({Reason}): each replica now counts on its own until Redis is back")]
+    private static partial void LogFallingBack(ILogger logger, string reason, Exception? exception);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Information, Message = "Rate limits are counted in Redis again")]
+    private static partial void LogRecovered(ILogger logger);
+}
