@@ -37,7 +37,7 @@ public sealed class CommunityAdminTests(ChainApp app) : IClassFixture<ChainApp>,
 
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
         var admins = await response.Content.ReadFromJsonAsync<JsonElement>();
-        admins.EnumerateArray().Select(a => a.GetProperty("address").GetString()).ShouldBe([TestWallet.Third.Address.ToChecksumString()]);
+        admins.GetProperty("items").EnumerateArray().Select(a => a.GetProperty("address").GetString()).ShouldBe([TestWallet.Third.Address.ToChecksumString()]);
     }
 
     [Fact]

@@ -232,8 +232,8 @@ public sealed class SignInTests(FreesideApp app) : IClassFixture<FreesideApp>
     }
 
     [Theory]
-    [InlineData("[]", "$")]
-    [InlineData("\"message\"", "$")]
+    [InlineData("[]", "body")]
+    [InlineData("\"message\"", "body")]
     [InlineData("{\"message\": 5, \"signature\": \"0x00\"}", "message")]
     public async Task SignIn_BodyNotAnObjectOfStrings_Is400NamingTheField(string json, string field)
     {
