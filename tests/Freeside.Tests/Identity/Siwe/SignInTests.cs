@@ -231,6 +231,22 @@ public sealed class SignInTests(FreesideApp app) : IClassFixture<FreesideApp>
         (await IsConsumedAsync(nonce)).ShouldBeFalse();
     }
 
+    [Fact]
+    public async Task SignIn_MessageExpiresIn20Seconds_SessionEndsNoLaterThanTheMessage()
+    {
+        var expiration = DateTimeOffset.UtcNow.AddSeconds(20);
+        var message = TestWallet.Demo.Message(await IdentityHttp.NonceAsync(_client), expiresAt: expiration);
+
+        var response = await IdentityHttp.SignInAsync(_client, message, TestWallet.Demo.Sign(message));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        body.GetProperty("expires_at").GetDateTimeOffset().ShouldBeLessThanOrEqualTo(expiration);
+        var token = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(body.GetProperty("token").GetString());
+        new DateTimeOffset(token.ValidTo, TimeSpan.Zero).ShouldBeLessThanOrEqualTo(expiration);
+        response.Headers.GetValues("Set-Cookie").Single().ShouldContain("expires=", Case.Insensitive);
+    }
+
     [Theory]
     [InlineData("[]", "body")]
     [InlineData("\"message\"", "body")]
