@@ -30,6 +30,7 @@ public static class HostingExtensions
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes;
+            kestrel.ConfigureEndpointDefaults(listen => listen.Use(KestrelRejections.Middleware));
         });
 
         builder.Services.ConfigureHttpJsonOptions(options => ConfigureJson(options.SerializerOptions));
