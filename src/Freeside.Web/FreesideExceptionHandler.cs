@@ -113,12 +113,8 @@ internal static partial class RequestProblems
             return Field(name, $"{name} appears more than once; give each JSON property once.");
         }
 
-        return path == "body"
-            ? ProblemMapping.ToProblemDetails(new ValidationFailed(new Dictionary<string, string[]>
-            {
-                ["body"] = [$"The JSON body is invalid: {WithoutClrTypes(message)}"],
-            }))
-            : Field(path, $"{path}: {WithoutClrTypes(message)}");
+        // Syntax errors: the reader names where it stopped.
+        return Field(path, path == "body" ? $"The JSON body is invalid: {WithoutClrTypes(message)}" : $"{path}: {WithoutClrTypes(message)}");
     }
 
     /// <summary>The CLR type the body reads at a JSON path ($.a.b[0]), following snake_case member names.</summary>
