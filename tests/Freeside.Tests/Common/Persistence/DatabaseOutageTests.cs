@@ -119,6 +119,59 @@ public sealed class DatabaseOutageTests
         granted.ShouldBeSubsetOf(lots);
     }
 
+    [Fact]
+    public async Task Route_DatabaseAcceptsButNeverAnswers_Is503WithinTheConnectTimeout()
+    {
+        // A host that is down but not refusing (a stopped VM, a black-holed route): the connection
+        // opens and nothing ever answers. Only the connect timeout ends the wait.
+        using var silent = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var held = new ConcurrentBag<System.Net.Sockets.TcpClient>();
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    held.Add(await silent.AcceptTcpClientAsync());
+                }
+            }
+            catch (Exception e) when (e is ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+                // the test is over
+            }
+        });
+        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        {
+            builder.UseEnvironment("Staging");
+            builder.UseSetting("DATABASE_URL", $"Host=127.0.0.1;Port={port};Database=freeside;Username=freeside_app");
+            builder.UseSetting("REDIS_URL", TestEnvironment.RedisUrl ?? "");
+            builder.UseSetting("FREESIDE_ADMIN_TOKEN", FreesideApp.AdminToken);
+            builder.UseSetting("FREESIDE_KEY_ENCRYPTION_KEY", Convert.ToBase64String(new byte[32]));
+            builder.UseSetting("SIWE_DOMAINS", "localhost");
+            builder.UseSetting("FREESIDE_JOBS_ENABLED", "false");
+        });
+        var client = factory.CreateClient();
+        client.Timeout = TimeSpan.FromSeconds(60);
+
+        var started = Stopwatch.StartNew();
+        var response = await client.GetAsync("/api/v1/communities/anything");
+        var latency = started.Elapsed;
+
+        response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("type").GetString().ShouldBe("https://freeside.dev/problems/database-unavailable");
+        response.Headers.RetryAfter.ShouldNotBeNull();
+        held.ShouldNotBeEmpty();
+        // Functional, not a benchmark: the 1 s connect timeout answers; Npgsql's default (15 s) and
+        // the old retries would hold the request far longer than this generous bound.
+        latency.ShouldBeLessThan(TimeSpan.FromSeconds(5));
+        foreach (var connection in held)
+        {
+            connection.Dispose();
+        }
+    }
+
     private static async Task WaitForAsync(Func<bool> condition)
     {
         var waited = Stopwatch.StartNew();
