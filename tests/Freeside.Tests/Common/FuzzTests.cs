@@ -258,8 +258,8 @@ public sealed class FuzzTests(FreesideApp app, ITestOutputHelper output) : IClas
         {
             ("integer" or "number", _, _) => JsonValue.Create(1 + random.Next(1000)),
             ("boolean", _, _) => JsonValue.Create(false),
-            (_, "uuid", _) => JsonValue.Create(Guid.NewGuid().ToString()),
-            (_, "date-time", _) => JsonValue.Create(DateTimeOffset.UtcNow.AddDays(30).ToString("O")),
+            (_, "uuid", _) => JsonValue.Create(new Guid([.. Enumerable.Range(0, 16).Select(_ => (byte)random.Next(256))]).ToString()),
+            (_, "date-time", _) => JsonValue.Create("2099-01-01T00:00:00Z"),
             (_, _, var n) when n.Contains("address", StringComparison.Ordinal) => JsonValue.Create(TestWallet.Third.Address.ToChecksumString()),
             (_, _, "slug") => JsonValue.Create("fuzz-" + random.Next(1_000_000)),
             (_, _, "default_access_level") => JsonValue.Create("free"),
