@@ -83,7 +83,7 @@ internal static partial class RequestProblems
                 var name = SnakeCaseNames.ToSnakeCase(parameter.Groups["name"].Value);
                 return bad.Message.StartsWith("Required parameter", StringComparison.Ordinal)
                     ? Field(name, $"{name} is required.")
-                    : Field(name, $"{name} must be {Expected(parameter.Groups["type"].Value)}.");
+                    : Field(name, $"{name} must be {Expected(parameter.Groups["type"].Value).Replace(" (a JSON number, not a string)", "", StringComparison.Ordinal)}.");
             }
         }
 
