@@ -142,14 +142,15 @@ public sealed class DatabaseOutageTests
             }
         });
         var port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        // Start-up (Development migrates) needs a real database; only the app's own connections go to the silent one.
+        await using var migrated = await TestDatabase.CreateAsync();
         await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
         {
-            builder.UseEnvironment("Staging");
+            builder.UseEnvironment("Development");
             builder.UseSetting("DATABASE_URL", $"Host=127.0.0.1;Port={port};Database=freeside;Username=freeside_app");
+            builder.UseSetting("DATABASE_MIGRATION_URL", migrated.OwnerConnectionString);
             builder.UseSetting("REDIS_URL", TestEnvironment.RedisUrl ?? "");
             builder.UseSetting("FREESIDE_ADMIN_TOKEN", FreesideApp.AdminToken);
-            builder.UseSetting("FREESIDE_KEY_ENCRYPTION_KEY", Convert.ToBase64String(new byte[32]));
-            builder.UseSetting("SIWE_DOMAINS", "localhost");
             builder.UseSetting("FREESIDE_JOBS_ENABLED", "false");
         });
         var client = factory.CreateClient();
