@@ -4,6 +4,7 @@ using Carter;
 using Freeside.Features.Common;
 using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Endpoints;
+using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.RateLimiting;
@@ -32,11 +33,12 @@ public static class HostingExtensions
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes;
+            kestrel.ConfigureEndpointDefaults(listen => listen.Use(KestrelRejections.Middleware));
         });
 
         builder.Services.ConfigureHttpJsonOptions(options => ConfigureJson(options.SerializerOptions));
         builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context => ProblemMapping.Normalize(context.ProblemDetails));
         builder.Services.AddExceptionHandler<FreesideExceptionHandler>();
 
         // Only the capabilities' assembly (Carter's default scans every assembly the host loads), in
@@ -71,6 +73,9 @@ public static class HostingExtensions
         options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
         options.DictionaryKeyPolicy = null;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
+        // Strict JSON: the web defaults read "100" as a number and let a repeated key win silently.
+        options.NumberHandling = JsonNumberHandling.Strict;
+        options.AllowDuplicateProperties = false;
     }
 
     /// <summary>Development migrates on start; every environment starts metrics collection and Redis.</summary>

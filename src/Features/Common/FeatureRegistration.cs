@@ -28,10 +28,11 @@ public static class FeatureRegistration
         {
             var builder = new NpgsqlDataSourceBuilder(settings.DatabaseConnectionString);
             builder.ConnectionStringBuilder.ApplicationName ??= "freeside";
+            DatabaseFailures.ApplyDefaultConnectTimeout(builder.ConnectionStringBuilder, settings.DatabaseConnectionString);
             return builder.Build();
         });
         services.AddDbContext<FreesideDb>((provider, options) => options
-            .UseNpgsql(provider.GetRequiredService<NpgsqlDataSource>(), npgsql => npgsql.EnableRetryOnFailure(3))
+            .UseNpgsql(provider.GetRequiredService<NpgsqlDataSource>(), npgsql => npgsql.ExecutionStrategy(dependencies => new RolledBackOnlyExecutionStrategy(dependencies)))
             .ConfigureWarnings(w => w.Ignore(RelationalEventId.PendingModelChangesWarning)));
 
         services.AddSingleton(new RedisSettings(settings.RedisConfiguration));

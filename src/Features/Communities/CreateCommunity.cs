@@ -27,7 +27,7 @@ public static class CreateCommunity
             RuleFor(c => c.ChainId).InclusiveBetween(1, 4_503_599_627_370_476)
                 .WithMessage("chain_id must be a positive EVM chain id.");
             RuleFor(c => c.CollectionAddress).NotEmpty().Must(CommunityRules.IsAddress)
-                .WithMessage("collection_address must be a 0x-prefixed 20-byte hex address with a valid EIP-55 checksum when mixed-case.");
+                .WithMessage("collection_address " + CommunityRules.AddressRule);
             RuleFor(c => c.DefaultAccessLevel).NotNull().IsInEnum()
                 .WithMessage("default_access_level must be one of free, pro, enterprise.");
         }

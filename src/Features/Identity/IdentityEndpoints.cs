@@ -1,4 +1,6 @@
 using Carter;
+using Freeside.Features.Common;
+using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.RateLimiting;
@@ -76,7 +78,8 @@ public sealed class IdentityEndpoints : ICarterModule
             .WithTags("Identity")
             .RequireSession()
             .WithName("ListCommunityAdmins")
-            .WithSummary("The community's admins (community admins of this community only).")
+            .WithSummary("One page of the community's admins, in the order they were added (community admins of this community only).")
+            .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
@@ -158,9 +161,9 @@ public sealed class IdentityEndpoints : ICarterModule
         (await mediator.Send(new AddCommunityAdmin.Command(slug, body.Address ?? ""), cancellationToken))
             .ToHttp(view => TypedResults.Created($"/api/v1/communities/{view.Community}/admins", view));
 
-    private static async Task<Results<Ok<IReadOnlyList<CommunityAdminView>>, ProblemHttpResult>> ListCommunityAdminsAsync(
-        string slug, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
-        (await mediator.Send(new ListCommunityAdmins.Query(slug, http.Caller().Address), cancellationToken)).ToOk();
+    private static async Task<Results<Ok<Page<CommunityAdminView>>, ProblemHttpResult>> ListCommunityAdminsAsync(
+        string slug, int? limit, string? cursor, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new ListCommunityAdmins.Query(slug, http.Caller().Address, limit, cursor), cancellationToken)).ToOk();
 
     private static async Task<Results<Ok<ListMyNfts.View>, ProblemHttpResult>> ListMyNftsAsync(
         [FromQuery] string? community,

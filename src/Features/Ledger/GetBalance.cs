@@ -1,4 +1,5 @@
 using FluentValidation;
+using Freeside.Features.Common;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
@@ -13,17 +14,27 @@ namespace Freeside.Features.Ledger;
 public static class GetBalance
 {
     /// <param name="Viewer">The signed-in wallet asking, which must administer the community; null for the platform admin.</param>
-    public sealed record Query(string Slug, EthereumAddress? Viewer = null) : IQuery<BalanceView>;
+    /// <param name="Limit">Lots per page (1–100).</param>
+    /// <param name="Cursor">The previous page's <c>next_cursor</c>.</param>
+    public sealed record Query(string Slug, EthereumAddress? Viewer = null, int? Limit = null, string? Cursor = null) : IQuery<BalanceView>;
 
-    public sealed record BalanceView(long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro, IReadOnlyList<LotView> Lots);
+    /// <summary>The totals cover every lot; <see cref="Lots"/> is one page of them, oldest first.</summary>
+    public sealed record BalanceView(
+        long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro, long LotCount, IReadOnlyList<LotView> Lots, string? NextCursor);
 
     public sealed record LotView(
         Guid Id, string Source, long OriginalMicro, long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro,
         DateTimeOffset? ExpiresAt, DateTimeOffset CreatedAt);
 
+    private const string CursorList = "lots";
+
     public sealed class Validator : AbstractValidator<Query>
     {
-        public Validator() => RuleFor(q => q.Slug).NotEmpty().MaximumLength(63);
+        public Validator()
+        {
+            RuleFor(q => q.Slug).NotEmpty().MaximumLength(63);
+            this.PageRules(q => q.Limit, q => q.Cursor, c => Paging.TryDecode(c, CursorList, out var id) && Guid.TryParse(id, out _));
+        }
     }
 
     internal sealed class Handler(FreesideDb db, TimeProvider time) : IRequestHandler<Query, Result<BalanceView>>
@@ -43,19 +54,36 @@ public static class GetBalance
                 return new AccessDenied($"Only an admin of '{community.Slug}' or a platform admin may see its balance.");
             }
 
-            var lots = await db.ReadInCommunityAsync(community.Id, ct => db.Set<CreditLot>().AsNoTracking()
-                .Where(l => l.CommunityId == community.Id)
-                .OrderBy(l => l.ExpiresAt == null).ThenBy(l => l.ExpiresAt).ThenBy(l => l.CreatedAt)
-                .ToListAsync(ct), cancellationToken);
             var now = time.GetUtcNow();
-            // Credit on a lot past its expiry is not spendable even before the expiry sweep books it.
-            var spendable = lots.Where(l => l.ExpiresAt is null || l.ExpiresAt > now).Sum(l => l.Available);
+            var limit = Paging.LimitOrDefault(request.Limit);
+            Guid? after = Paging.TryDecode(request.Cursor, CursorList, out var position) ? Guid.Parse(position) : null;
+            var (totals, page) = await db.ReadInCommunityAsync(community.Id, async ct =>
+            {
+                var lots = db.Set<CreditLot>().AsNoTracking().Where(l => l.CommunityId == community.Id);
+                // Credit on a lot past its expiry is not spendable even before the expiry sweep books it.
+                var sums = await lots.GroupBy(_ => 1).Select(g => new
+                {
+                    Spendable = g.Sum(l => l.ExpiresAt == null || l.ExpiresAt > now ? l.Available : 0),
+                    Lapsed = g.Sum(l => l.ExpiresAt != null && l.ExpiresAt <= now ? l.Available : 0),
+                    Reserved = g.Sum(l => l.Reserved),
+                    Consumed = g.Sum(l => l.Consumed),
+                    Expired = g.Sum(l => l.Expired),
+                    Count = g.LongCount(),
+                }).SingleOrDefaultAsync(ct);
+                var rows = await lots.Where(l => after == null || l.Id > after).OrderBy(l => l.Id).Take(limit + 1).ToListAsync(ct);
+                return (sums, rows);
+            }, cancellationToken);
+
+            var more = page.Count > limit;
+            var shown = more ? page[..limit] : page;
             return new BalanceView(
-                spendable,
-                lots.Sum(l => l.Reserved),
-                lots.Sum(l => l.Consumed),
-                lots.Sum(l => l.Expired) + lots.Where(l => l.ExpiresAt <= now).Sum(l => l.Available),
-                [.. lots.Select(l => new LotView(l.Id, l.Source, l.Original, l.Available, l.Reserved, l.Consumed, l.Expired, l.ExpiresAt, l.CreatedAt))]);
+                totals?.Spendable ?? 0,
+                totals?.Reserved ?? 0,
+                totals?.Consumed ?? 0,
+                (totals?.Expired ?? 0) + (totals?.Lapsed ?? 0),
+                totals?.Count ?? 0,
+                [.. shown.Select(l => new LotView(l.Id, l.Source, l.Original, l.Available, l.Reserved, l.Consumed, l.Expired, l.ExpiresAt, l.CreatedAt))],
+                more ? Paging.Encode(CursorList, shown[^1].Id.ToString()) : null);
         }
     }
 }

@@ -36,10 +36,11 @@ public sealed class LedgerEndpoints : ICarterModule
         group.MapGet("/communities/{slug}/balance", BalanceAsync)
             .RequirePlatformAdminOrSession()
             .WithName("GetBalance")
-            .WithSummary("A community's credit balance and its lots, in micro-USD (platform admin, or a community admin's session).")
+            .WithSummary("A community's credit balance in micro-USD and one page of its lots, oldest first (platform admin, or a community admin's session).")
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesValidationProblem();
 
         group.MapGet("/admin/community/{slug}/conservation", ConservationAsync)
             .RequirePlatformAdmin()
@@ -87,8 +88,8 @@ public sealed class LedgerEndpoints : ICarterModule
     }
 
     private static async Task<Results<Ok<GetBalance.BalanceView>, ProblemHttpResult>> BalanceAsync(
-        string slug, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
-        (await mediator.Send(new GetBalance.Query(slug, http.CallerOrPlatform()?.Address), cancellationToken)).ToOk();
+        string slug, int? limit, string? cursor, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new GetBalance.Query(slug, http.CallerOrPlatform()?.Address, limit, cursor), cancellationToken)).ToOk();
 
     private static async Task<Results<Ok<AuditConservation.AuditReport>, ProblemHttpResult>> ConservationAsync(
         string slug, IMediator mediator, CancellationToken cancellationToken) =>

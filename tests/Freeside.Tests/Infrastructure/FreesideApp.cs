@@ -38,6 +38,11 @@ public class FreesideApp : IAsyncLifetime
     {
     }
 
+    /// <summary>Changes to the factory itself before the server starts (e.g. real Kestrel instead of the in-memory server).</summary>
+    protected virtual void Configure(WebApplicationFactory<Program> factory)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         Database = await TestDatabase.CreateAsync();
@@ -52,7 +57,8 @@ public class FreesideApp : IAsyncLifetime
 
             builder.ConfigureTestServices(ConfigureServices);
         });
-        _ = _factory.Server;
+        Configure(_factory);
+        _factory.StartServer();
     }
 
     public HttpClient CreateClient() => Factory.CreateClient();

@@ -45,3 +45,8 @@ public sealed record Unauthenticated(string Detail)
 
 public sealed record AccessDenied(string Detail)
     : Error(ErrorKind.Forbidden, "forbidden", "You may not do this.", Detail);
+
+/// <summary>PostgreSQL cannot be reached; the request did nothing and may be sent again after <c>Retry-After</c> (a write with its idempotency key).</summary>
+public sealed record DatabaseUnavailable()
+    : Error(ErrorKind.Unavailable, "database-unavailable", "The database is unavailable.",
+        "The service cannot reach its database right now. Retry after the time in Retry-After; repeat a write with the same idempotency key.");

@@ -10,7 +10,8 @@ namespace Freeside.Features.Common.Mediation;
 /// Owns the unit of work for commands: begins a transaction, lets the handler (and the
 /// conservation guard) run, saves and commits on success, rolls back on a failure value or an
 /// exception. Re-entrant: a command sent from inside another joins the outer transaction.
-/// Transient failures (serialization, deadlock) re-run the whole unit through EF's execution strategy.
+/// A serialization failure or deadlock (PostgreSQL rolled it back) re-runs the whole unit through the
+/// execution strategy; a lost connection never does (<see cref="RolledBackOnlyExecutionStrategy"/>).
 /// </summary>
 public sealed class TransactionBehavior<TRequest, TResponse>(FreesideDb db, TouchedAccounts touched)
     : IPipelineBehavior<TRequest, TResponse>

@@ -22,8 +22,8 @@ public static class AddCommunityAdmin
         {
             RuleFor(c => c.Community).NotEmpty().MaximumLength(63);
             RuleFor(c => c.Address).NotEmpty()
-                .Must(a => EthereumAddress.TryParse(a, AddressChecksumPolicy.IfMixedCase, out _, out _))
-                .WithMessage("address must be a 0x-prefixed 20-byte hex address with a valid EIP-55 checksum when mixed-case.");
+                .Must(CommunityRules.IsAddress)
+                .WithMessage("address " + CommunityRules.AddressRule);
         }
     }
 

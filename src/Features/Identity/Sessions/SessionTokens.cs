@@ -57,12 +57,22 @@ public sealed partial class SessionTokens
         };
     }
 
-    public IssuedSession Issue(KeySnapshot snapshot, EthereumAddress address, long chainId)
+    /// <param name="notAfter">
+    /// When the proof behind the session stops being valid (the SIWE message's Expiration Time): the
+    /// session ends then at the latest, whatever the configured lifetime. Null when the proof does not expire.
+    /// </param>
+    public IssuedSession Issue(KeySnapshot snapshot, EthereumAddress address, long chainId, DateTimeOffset? notAfter = null)
     {
         var active = snapshot.Active ?? throw new InvalidOperationException("No active signing key.");
         var now = _time.GetUtcNow();
         var issuedAt = DateTimeOffset.FromUnixTimeSeconds(now.ToUnixTimeSeconds());
         var expiresAt = issuedAt + _settings.SessionLifetime;
+        if (notAfter is { } limit && DateTimeOffset.FromUnixTimeSeconds(limit.ToUnixTimeSeconds()) is var bound && bound < expiresAt)
+        {
+            // Rounded down: a JWT's exp is whole seconds and must not pass the message's expiry.
+            expiresAt = bound > issuedAt ? bound : throw new ArgumentOutOfRangeException(nameof(notAfter), "The session would end before it starts; check CanIssueUntil first.");
+        }
+
         var jti = Guid.NewGuid();
         var token = _handler.CreateToken(new SecurityTokenDescriptor
         {
@@ -81,6 +91,10 @@ public sealed partial class SessionTokens
         });
         return new IssuedSession(token, new Session(address, chainId, jti, issuedAt, expiresAt, active.Kid));
     }
+
+    /// <summary>Whether a session bounded by <paramref name="notAfter"/> would last at least a whole second.</summary>
+    public bool CanIssueUntil(DateTimeOffset? notAfter) =>
+        notAfter is not { } limit || limit.ToUnixTimeSeconds() > _time.GetUtcNow().ToUnixTimeSeconds();
 
     public async ValueTask<SessionValidation> ValidateAsync(string? token, CancellationToken cancellationToken)
     {

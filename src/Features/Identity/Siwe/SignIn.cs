@@ -18,7 +18,7 @@ public static class SignIn
     public sealed record Body(string? Message, string? Signature);
 
     /// <summary><paramref name="RequestHost"/> is the authority the request was sent to; the message's domain must equal it.</summary>
-    public sealed record Command(string Message, string Signature, string RequestHost) : ICommand<View>;
+    public sealed record Command([property: MultiLine] string Message, string Signature, string RequestHost) : ICommand<View>;
 
     public sealed record View(string Token, string Address, long ChainId, DateTimeOffset ExpiresAt);
 
@@ -62,6 +62,11 @@ public static class SignIn
                 return new SignInRefused(verification.Failure, verification.Detail!);
             }
 
+            if (!tokens.CanIssueUntil(message.ExpirationTime))
+            {
+                return new SignInRefused(SiweFailure.Expired, "The message expires within the second; sign a new one.");
+            }
+
             // Last, so a message that fails any check leaves its nonce untouched.
             if (!await nonces.ConsumeAsync(message.Nonce, cancellationToken))
             {
@@ -74,7 +79,8 @@ public static class SignIn
                 return new SigningKeyUnavailable();
             }
 
-            var issued = tokens.Issue(snapshot, verification.Address, message.ChainId);
+            // A session never outlives the message that proved it (its Expiration Time).
+            var issued = tokens.Issue(snapshot, verification.Address, message.ChainId, message.ExpirationTime);
             return new View(issued.Token, issued.Session.Address.ToChecksumString(), message.ChainId, issued.Session.ExpiresAt);
         }
     }

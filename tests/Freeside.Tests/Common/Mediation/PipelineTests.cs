@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using FluentValidation;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
@@ -6,6 +7,7 @@ using Freeside.Features.Communities;
 using Freeside.Tests.Infrastructure;
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace Freeside.Tests.Common.Mediation;
 
@@ -57,8 +59,59 @@ public static class WriteCommunity
     }
 }
 
+/// <summary>Fails its first run with the failure named, then succeeds; counts its runs.</summary>
+public static class FailOnce
+{
+    public static readonly ConcurrentDictionary<Guid, int> Runs = new();
+
+    public sealed record Command(Guid Id, string Failure) : ICommand<Unit>;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.Failure).NotEmpty();
+    }
+
+    internal sealed class Handler : IRequestHandler<Command, Result<Unit>>
+    {
+        public Task<Result<Unit>> Handle(Command request, CancellationToken cancellationToken)
+        {
+            if (Runs.AddOrUpdate(request.Id, 1, (_, runs) => runs + 1) == 1)
+            {
+                throw request.Failure == "deadlock"
+                    ? new PostgresException("deadlock detected", "ERROR", "ERROR", PostgresErrorCodes.DeadlockDetected)
+                    : new NpgsqlException("Exception while reading from stream", new EndOfStreamException());
+            }
+
+            return Task.FromResult<Result<Unit>>(Unit.Value);
+        }
+    }
+}
+
 public sealed class PipelineTests(PipelineApp app) : IClassFixture<PipelineApp>
 {
+    [Fact]
+    public async Task Command_DeadlockVictim_RunsAgainAndSucceeds()
+    {
+        var id = Guid.NewGuid();
+
+        (await app.SendAsync(new FailOnce.Command(id, "deadlock"))).IsSuccess.ShouldBeTrue();
+
+        FailOnce.Runs[id].ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task Command_ConnectionLost_IsNotRunAgain()
+    {
+        // The commit may have happened before the connection dropped: running a money command again
+        // could book it twice, so the failure goes to the caller (a 503) after exactly one run.
+        var id = Guid.NewGuid();
+
+        var failure = await Should.ThrowAsync<Exception>(() => app.SendAsync(new FailOnce.Command(id, "connection")));
+
+        FailOnce.Runs[id].ShouldBe(1);
+        DatabaseFailures.IsUnavailable(failure).ShouldBeTrue();
+    }
+
     public static readonly Guid PoisonedAccount = Guid.Parse("00000000-0000-0000-0000-00000000dead");
 
     private Task<long> CountAsync(string slug) => app.Database.ScalarAsync<long>("SELECT count(*) FROM communities WHERE slug = @s", ("s", slug));

@@ -37,7 +37,32 @@ public sealed class CommunityAdminTests(ChainApp app) : IClassFixture<ChainApp>,
 
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
         var admins = await response.Content.ReadFromJsonAsync<JsonElement>();
-        admins.EnumerateArray().Select(a => a.GetProperty("address").GetString()).ShouldBe([TestWallet.Third.Address.ToChecksumString()]);
+        admins.GetProperty("items").EnumerateArray().Select(a => a.GetProperty("address").GetString()).ShouldBe([TestWallet.Third.Address.ToChecksumString()]);
+    }
+
+    [Fact]
+    public async Task Admins_MoreThanLimit_PagesInTheOrderAdded()
+    {
+        var admin = app.CreateAdminClient();
+        await admin.PostAsJsonAsync("/api/v1/admin/communities", new
+        {
+            slug = "gamma", name = "gamma", chain_id = 31337, collection_address = app.Chain.Collection, default_access_level = "free",
+        });
+        string[] wallets = [TestWallet.Third.Address.ToChecksumString(), TestWallet.Demo.Address.ToChecksumString(), TestWallet.Deployer.Address.ToChecksumString()];
+        foreach (var wallet in wallets)
+        {
+            (await admin.PostAsJsonAsync("/api/v1/admin/communities/gamma/admins", new { address = wallet })).StatusCode.ShouldBe(HttpStatusCode.Created);
+        }
+
+        var client = app.CreateClient().WithBearer(await IdentityHttp.SessionTokenAsync(app, TestWallet.Third));
+        var first = await client.GetFromJsonAsync<JsonElement>("/api/v1/communities/gamma/admins?limit=2");
+        var cursor = first.GetProperty("next_cursor").GetString()!;
+        var second = await client.GetFromJsonAsync<JsonElement>("/api/v1/communities/gamma/admins?limit=2&cursor=" + Uri.EscapeDataString(cursor));
+
+        first.GetProperty("items").EnumerateArray().Concat(second.GetProperty("items").EnumerateArray())
+            .Select(a => a.GetProperty("address").GetString()).ShouldBe(wallets);
+        second.GetProperty("next_cursor").ValueKind.ShouldBe(JsonValueKind.Null);
+        (await client.GetAsync("/api/v1/communities/gamma/admins?limit=1000")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
     }
 
     [Fact]

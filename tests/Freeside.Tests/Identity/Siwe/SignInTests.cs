@@ -231,9 +231,25 @@ public sealed class SignInTests(FreesideApp app) : IClassFixture<FreesideApp>
         (await IsConsumedAsync(nonce)).ShouldBeFalse();
     }
 
+    [Fact]
+    public async Task SignIn_MessageExpiresIn20Seconds_SessionEndsNoLaterThanTheMessage()
+    {
+        var expiration = DateTimeOffset.UtcNow.AddSeconds(20);
+        var message = TestWallet.Demo.Message(await IdentityHttp.NonceAsync(_client), expiresAt: expiration);
+
+        var response = await IdentityHttp.SignInAsync(_client, message, TestWallet.Demo.Sign(message));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        body.GetProperty("expires_at").GetDateTimeOffset().ShouldBeLessThanOrEqualTo(expiration);
+        var token = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(body.GetProperty("token").GetString());
+        new DateTimeOffset(token.ValidTo, TimeSpan.Zero).ShouldBeLessThanOrEqualTo(expiration);
+        response.Headers.GetValues("Set-Cookie").Single().ShouldContain("expires=", Case.Insensitive);
+    }
+
     [Theory]
-    [InlineData("[]", "$")]
-    [InlineData("\"message\"", "$")]
+    [InlineData("[]", "body")]
+    [InlineData("\"message\"", "body")]
     [InlineData("{\"message\": 5, \"signature\": \"0x00\"}", "message")]
     public async Task SignIn_BodyNotAnObjectOfStrings_Is400NamingTheField(string json, string field)
     {
