@@ -72,11 +72,4 @@ public static class CommunityLookup
         await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == slug, cancellationToken) is { } community
             ? community
             : new NotFound("community", slug);
-
-    /// <summary>
-    /// The old nullable lookup, kept only for GrantCredits and ReverseCharge while the ledger branch
-    /// rewrites them (issue 16); they move to <see cref="CommunityBySlugAsync"/> after the merge.
-    /// </summary>
-    public static Task<Community?> FindCommunityAsync(this FreesideDb db, string slug, CancellationToken cancellationToken) =>
-        db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == slug, cancellationToken);
 }

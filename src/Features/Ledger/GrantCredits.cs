@@ -33,11 +33,13 @@ public static class GrantCredits
     {
         public async Task<Result<GrantView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
-            if (community is null)
+            var found = await db.CommunityBySlugAsync(request.Slug, cancellationToken);
+            if (found.Error is { } notFound)
             {
-                return new NotFound("community", request.Slug);
+                return notFound;
             }
+
+            var community = found.Value;
 
             var accountId = await store.OpenAccountAsync(community.Id, null, cancellationToken);
             var mint = Lot.Mint(Guid.CreateVersion7(), accountId, community.Id, Money.FromMicro(request.AmountMicro!.Value), request.ExpiresAt, store.Now,

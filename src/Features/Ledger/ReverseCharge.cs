@@ -46,11 +46,13 @@ public static class ReverseCharge
     {
         public async Task<Result<ReversalView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var community = await db.FindCommunityAsync(request.Slug, cancellationToken);
-            if (community is null)
+            var found = await db.CommunityBySlugAsync(request.Slug, cancellationToken);
+            if (found.Error is { } notFound)
             {
-                return new NotFound("community", request.Slug);
+                return notFound;
             }
+
+            var community = found.Value;
 
             var reservationId = request.ReservationId!.Value;
             var amount = Money.FromMicro(request.AmountMicro!.Value);
