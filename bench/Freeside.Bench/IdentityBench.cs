@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Freeside.Features.Common;
 using Freeside.Features.Common.Configuration;
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 using Freeside.Features.Identity.Keys;
 using Freeside.Features.Identity.Sessions;
 using MediatR;

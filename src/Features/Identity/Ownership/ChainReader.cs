@@ -4,7 +4,7 @@ using System.Numerics;
 using System.Text.Json;
 using Freeside.Features.Common.Configuration;
 using Freeside.Features.Common.Errors;
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>How <see cref="EthereumAddress.TryParse"/> treats letter case.</summary>
 public enum AddressChecksumPolicy

@@ -1,8 +1,8 @@
 using System.Text.Json;
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 using Org.BouncyCastle.Math;
 
-namespace Freeside.Tests.Identity.Ethereum;
+namespace Freeside.Tests.Common.Ethereum;
 
 public class PersonalSignTests
 {

@@ -4,7 +4,7 @@ using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Math;
 using Org.BouncyCastle.Math.EC;
 
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 // CustomNamedCurves (not SecNamedCurves) gives the specialised secp256k1 field arithmetic and the
 // GLV endomorphism, several times faster for recovery than the generic Fp curve. The generator's

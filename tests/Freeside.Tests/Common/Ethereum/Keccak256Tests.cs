@@ -1,7 +1,7 @@
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 using Org.BouncyCastle.Crypto.Digests;
 
-namespace Freeside.Tests.Identity.Ethereum;
+namespace Freeside.Tests.Common.Ethereum;
 
 public class Keccak256Tests
 {

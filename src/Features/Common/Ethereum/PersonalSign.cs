@@ -7,7 +7,7 @@ using Org.BouncyCastle.Math;
 using Org.BouncyCastle.Math.EC;
 using Org.BouncyCastle.Math.EC.Multiplier;
 
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 public enum SignatureError
 {

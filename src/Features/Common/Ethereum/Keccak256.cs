@@ -1,6 +1,6 @@
 using Org.BouncyCastle.Crypto.Digests;
 
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>
 /// Ethereum's Keccak-256 (original Keccak padding). Not FIPS-202 SHA3-256, which pads differently

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>
 /// Pure SIWE verification: no I/O, the clock comes from the context. Nonce single-use (replay

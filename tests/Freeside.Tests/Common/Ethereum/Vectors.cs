@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 
-namespace Freeside.Tests.Identity.Ethereum;
+namespace Freeside.Tests.Common.Ethereum;
 
 /// <summary>
 /// Read-only shared test vectors, read in place. Found through FREESIDE_SHARED_DIR, or by walking
