@@ -1,11 +1,6 @@
-using System.Buffers;
-using System.Globalization;
 using System.Text;
-using Org.BouncyCastle.Crypto.Digests;
-using Org.BouncyCastle.Crypto.Signers;
-using Org.BouncyCastle.Math;
-using Org.BouncyCastle.Math.EC;
-using Org.BouncyCastle.Math.EC.Multiplier;
+using NBitcoin.Secp256k1;
+using Nethereum.Signer;
 
 namespace Freeside.Features.Common.Ethereum;
 
@@ -30,78 +25,41 @@ public readonly record struct SignatureRecovery(EthereumAddress Address, Signatu
     public bool Succeeded => Error == SignatureError.None;
 }
 
-/// <summary>EIP-191 version 0x45 ("personal_sign") hashing, signing and signer recovery on secp256k1.</summary>
+/// <summary>
+/// EIP-191 version 0x45 ("personal_sign") hashing, signing and signer recovery on secp256k1.
+/// Nethereum hashes (EIP-191 prefix, Keccak-256); the curve work is NBitcoin.Secp256k1, the
+/// libsecp256k1 port Nethereum.Signer itself ships with and uses for its fast path. What stays
+/// here is the policy neither applies: which v values, r and s ranges and s halves are accepted.
+/// </summary>
 public static class PersonalSign
 {
     public const int SignatureLength = 65;
+    public const int HashLength = 32;
+    private const int ScalarLength = 32;
 
-    // \u, not \x: C#'s \x takes up to four hex digits, so "\x19E" would be one character U+019E.
-    private const string Prefix = "\u0019Ethereum Signed Message:\n";
-    private const int StackLimit = 1024;
+    private static readonly EthereumMessageSigner MessageSigner = new();
+
+    // secp256k1's group order n and n / 2, big-endian: r and s must lie in [1, n - 1], s in the low half.
+    private static ReadOnlySpan<byte> CurveOrder =>
+    [
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE,
+        0xBA, 0xAE, 0xDC, 0xE6, 0xAF, 0x48, 0xA0, 0x3B, 0xBF, 0xD2, 0x5E, 0x8C, 0xD0, 0x36, 0x41, 0x41,
+    ];
+
+    private static ReadOnlySpan<byte> HalfCurveOrder =>
+    [
+        0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0x5D, 0x57, 0x6E, 0x73, 0x57, 0xA4, 0x50, 0x1D, 0xDF, 0xE9, 0x2F, 0x46, 0x68, 0x1B, 0x20, 0xA0,
+    ];
 
     public static byte[] HashMessage(string message)
     {
-        var hash = new byte[Keccak256.HashLength];
-        HashMessage(message, hash);
-        return hash;
-    }
-
-    public static void HashMessage(string message, Span<byte> destination)
-    {
         ArgumentNullException.ThrowIfNull(message);
-        var byteCount = Encoding.UTF8.GetByteCount(message);
-        byte[]? rented = null;
-        var buffer = byteCount <= StackLimit
-            ? stackalloc byte[StackLimit]
-            : (rented = ArrayPool<byte>.Shared.Rent(byteCount));
-        try
-        {
-            var written = Encoding.UTF8.GetBytes(message, buffer);
-            HashMessage(buffer[..written], destination);
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
-    }
-
-    public static byte[] HashMessage(ReadOnlySpan<byte> message)
-    {
-        var hash = new byte[Keccak256.HashLength];
-        HashMessage(message, hash);
-        return hash;
+        return HashMessage(Encoding.UTF8.GetBytes(message));
     }
 
     /// <summary>keccak256("\x19Ethereum Signed Message:\n" + decimal byte length + message).</summary>
-    public static void HashMessage(ReadOnlySpan<byte> message, Span<byte> destination)
-    {
-        Span<byte> header = stackalloc byte[Prefix.Length + 11];
-        var length = Encoding.ASCII.GetBytes(Prefix, header);
-        message.Length.TryFormat(header[length..], out var digits, default, CultureInfo.InvariantCulture);
-        length += digits;
-
-        var total = length + message.Length;
-        byte[]? rented = null;
-        var buffer = total <= StackLimit
-            ? stackalloc byte[StackLimit]
-            : (rented = ArrayPool<byte>.Shared.Rent(total));
-        try
-        {
-            header[..length].CopyTo(buffer);
-            message.CopyTo(buffer[length..]);
-            Keccak256.Hash(buffer[..total], destination);
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
-    }
+    public static byte[] HashMessage(ReadOnlySpan<byte> message) => MessageSigner.HashPrefixedMessage(message.ToArray());
 
     /// <summary>
     /// Recovers the signer of a 32-byte hash from a 65-byte r || s || v signature. v may be 27/28 or
@@ -110,7 +68,7 @@ public static class PersonalSign
     /// </summary>
     public static SignatureRecovery RecoverAddress(ReadOnlySpan<byte> hash, ReadOnlySpan<byte> signature)
     {
-        if (hash.Length != Keccak256.HashLength)
+        if (hash.Length != HashLength)
         {
             return Failed(SignatureError.InvalidHashLength);
         }
@@ -131,57 +89,32 @@ public static class PersonalSign
             return Failed(SignatureError.InvalidRecoveryId);
         }
 
-        // One copy: BouncyCastle 1.8 BigIntegers are built from byte[] slices.
-        var bytes = new byte[Keccak256.HashLength + 64];
-        hash.CopyTo(bytes);
-        signature[..64].CopyTo(bytes.AsSpan(Keccak256.HashLength));
-
-        var r = new BigInteger(1, bytes, Keccak256.HashLength, Secp256k1.ScalarLength);
-        if (r.SignValue == 0 || r.CompareTo(Secp256k1.N) >= 0)
+        if (!IsScalar(signature[..ScalarLength]))
         {
             return Failed(SignatureError.InvalidR);
         }
 
-        var s = new BigInteger(1, bytes, Keccak256.HashLength + Secp256k1.ScalarLength, Secp256k1.ScalarLength);
-        if (s.SignValue == 0 || s.CompareTo(Secp256k1.N) >= 0)
+        var s = signature[ScalarLength..(2 * ScalarLength)];
+        if (!IsScalar(s))
         {
             return Failed(SignatureError.InvalidS);
         }
 
-        if (s.CompareTo(Secp256k1.HalfN) > 0)
+        if (s.SequenceCompareTo(HalfCurveOrder) > 0)
         {
             return Failed(SignatureError.HighS);
         }
 
-        // R has x = r (v cannot express the r + n case, which has probability ~2^-128) and the
-        // y parity given by the recovery id. Solving y^2 = x^3 + 7 directly avoids DecodePoint's
-        // exception on an r that is not on the curve.
-        var x = Secp256k1.Curve.FromBigInteger(r);
-        var y = x.Square().Multiply(x).Add(Secp256k1.Curve.B).Sqrt();
-        if (y is null)
+        // Fails when r is not an x-coordinate on the curve, or when sR = eG makes the key the point
+        // at infinity (anyone can build such a signature for their own message).
+        if (!SecpRecoverableECDSASignature.TryCreateFromCompact(signature[..(2 * ScalarLength)], recoveryId, out var compact)
+            || !ECPubKey.TryRecover(Context.Instance, compact, hash, out var publicKey)
+            || publicKey is null)
         {
             return Failed(SignatureError.NoPublicKey);
         }
 
-        if (y.TestBitZero() != (recoveryId == 1))
-        {
-            y = y.Negate();
-        }
-
-        var bigR = Secp256k1.Curve.CreatePoint(r, y.ToBigInteger());
-
-        // Q = r^-1 (sR - eG) = (s r^-1) R + (-e r^-1) G, as one interleaved double multiplication.
-        var e = new BigInteger(1, bytes, 0, Keccak256.HashLength).Mod(Secp256k1.N);
-        var rInverse = r.ModInverse(Secp256k1.N);
-        var u1 = Secp256k1.N.Subtract(e).Multiply(rInverse).Mod(Secp256k1.N);
-        var u2 = s.Multiply(rInverse).Mod(Secp256k1.N);
-        var q = ECAlgorithms.SumOfTwoMultiplies(Secp256k1.G, u1, bigR, u2).Normalize();
-        if (q.IsInfinity)
-        {
-            return Failed(SignatureError.NoPublicKey);
-        }
-
-        return new SignatureRecovery(AddressOf(q), SignatureError.None);
+        return new SignatureRecovery(AddressOf(publicKey), SignatureError.None);
     }
 
     /// <summary>
@@ -190,87 +123,51 @@ public static class PersonalSign
     /// </summary>
     public static byte[] Sign(ReadOnlySpan<byte> hash, ReadOnlySpan<byte> privateKey)
     {
-        if (hash.Length != Keccak256.HashLength)
+        if (hash.Length != HashLength)
         {
-            throw new ArgumentException($"The hash must be {Keccak256.HashLength} bytes.", nameof(hash));
+            throw new ArgumentException($"The hash must be {HashLength} bytes.", nameof(hash));
         }
 
-        var d = PrivateKeyScalar(privateKey);
-        var hashBytes = hash.ToArray();
-        var e = new BigInteger(1, hashBytes);
-        var kCalculator = new HMacDsaKCalculator(new Sha256Digest());
-        kCalculator.Init(Secp256k1.N, d, hashBytes);
-        var multiplier = new FixedPointCombMultiplier();
-        while (true)
+        using var key = Key(privateKey);
+        if (!key.TrySignRecoverable(hash, out var compact) || compact is null)
         {
-            var k = kCalculator.NextK();
-            var point = multiplier.Multiply(Secp256k1.G, k).Normalize();
-            var r = point.AffineXCoord.ToBigInteger();
-
-            // r >= n would need a recovery id of 2 or 3, which v = 27/28 cannot carry; take the next k.
-            if (r.SignValue == 0 || r.CompareTo(Secp256k1.N) >= 0)
-            {
-                continue;
-            }
-
-            var s = k.ModInverse(Secp256k1.N).Multiply(e.Add(d.Multiply(r))).Mod(Secp256k1.N);
-            if (s.SignValue == 0)
-            {
-                continue;
-            }
-
-            var recoveryId = point.AffineYCoord.TestBitZero() ? 1 : 0;
-            if (s.CompareTo(Secp256k1.HalfN) > 0)
-            {
-                s = Secp256k1.N.Subtract(s);
-                recoveryId ^= 1;
-            }
-
-            var signature = new byte[SignatureLength];
-            WriteScalar(r, signature.AsSpan(0, Secp256k1.ScalarLength));
-            WriteScalar(s, signature.AsSpan(Secp256k1.ScalarLength, Secp256k1.ScalarLength));
-            signature[64] = (byte)(27 + recoveryId);
-            return signature;
+            throw new InvalidOperationException("secp256k1 could not sign this hash.");
         }
+
+        var signature = new byte[SignatureLength];
+        compact.WriteToSpanCompact(signature.AsSpan(0, 2 * ScalarLength), out var recoveryId);
+        signature[64] = (byte)(27 + recoveryId);
+        return signature;
     }
 
     public static EthereumAddress PrivateKeyToAddress(ReadOnlySpan<byte> privateKey)
     {
-        var d = PrivateKeyScalar(privateKey);
-        var q = new FixedPointCombMultiplier().Multiply(Secp256k1.G, d).Normalize();
-        return AddressOf(q);
+        using var key = Key(privateKey);
+        return AddressOf(key.CreatePubKey());
     }
 
-    private static EthereumAddress AddressOf(ECPoint normalizedPoint)
+    private static ECPrivKey Key(ReadOnlySpan<byte> privateKey)
     {
-        Span<byte> publicKey = stackalloc byte[64];
-        normalizedPoint.AffineXCoord.GetEncoded().CopyTo(publicKey);
-        normalizedPoint.AffineYCoord.GetEncoded().CopyTo(publicKey[32..]);
-        return EthereumAddress.FromPublicKey(publicKey);
-    }
-
-    private static BigInteger PrivateKeyScalar(ReadOnlySpan<byte> privateKey)
-    {
-        if (privateKey.Length != Secp256k1.ScalarLength)
+        if (privateKey.Length != ScalarLength)
         {
-            throw new ArgumentException($"A private key is {Secp256k1.ScalarLength} bytes.", nameof(privateKey));
+            throw new ArgumentException($"A private key is {ScalarLength} bytes.", nameof(privateKey));
         }
 
-        var d = new BigInteger(1, privateKey.ToArray());
-        if (d.SignValue == 0 || d.CompareTo(Secp256k1.N) >= 0)
-        {
-            throw new ArgumentException("The private key is not in [1, n-1].", nameof(privateKey));
-        }
-
-        return d;
+        return IsScalar(privateKey) && ECPrivKey.TryCreate(privateKey, out var key)
+            ? key
+            : throw new ArgumentException("The private key is not in [1, n-1].", nameof(privateKey));
     }
 
-    private static void WriteScalar(BigInteger value, Span<byte> destination)
+    private static EthereumAddress AddressOf(ECPubKey publicKey)
     {
-        var bytes = value.ToByteArrayUnsigned();
-        destination.Clear();
-        bytes.CopyTo(destination[(destination.Length - bytes.Length)..]);
+        Span<byte> uncompressed = stackalloc byte[65];
+        publicKey.WriteToSpan(compressed: false, uncompressed, out _);
+        return EthereumAddress.FromPublicKey(uncompressed);
     }
+
+    // Big-endian values of equal length compare like their bytes.
+    private static bool IsScalar(ReadOnlySpan<byte> value) =>
+        value.IndexOfAnyExcept((byte)0) >= 0 && value.SequenceCompareTo(CurveOrder) < 0;
 
     private static SignatureRecovery Failed(SignatureError error) => new(default, error);
 }
