@@ -146,6 +146,19 @@ public class PersonalSignTests
         PersonalSign.RecoverAddress(hash, twin).Error.ShouldBe(SignatureError.HighS);
     }
 
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, true)]
+    public void RecoverAddress_SAtHalfTheOrderOrOneAbove_OnlyAboveRefusedAsHighS(int aboveHalf, bool refused)
+    {
+        var signature = Convert.FromHexString(DocsSignature);
+        Scalar((N / 2) + aboveHalf).CopyTo(signature, 32);
+
+        var error = PersonalSign.RecoverAddress(PersonalSign.HashMessage("Some data"), signature).Error;
+
+        (error == SignatureError.HighS).ShouldBe(refused);
+    }
+
     [Fact]
     public void RecoverAddress_TamperedHash_RecoversSomeoneElse()
     {
