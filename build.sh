@@ -305,7 +305,6 @@ cmd_test() {
   start_redis
   export_environment
   export FREESIDE_TEST_PG="postgres://freeside@127.0.0.1:$PG_PORT/postgres"
-  export FREESIDE_SHARED_DIR="${FREESIDE_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
   build
   local log_file="$STATE/test.log" status=0
   log "running tests"

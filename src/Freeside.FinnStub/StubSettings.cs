@@ -1,6 +1,6 @@
 namespace Freeside.FinnStub;
 
-/// <summary>The stand-in's knobs, named as in contracts/finn.md.</summary>
+/// <summary>The stand-in's knobs, named as in docs/finn-contract.md.</summary>
 public sealed record StubSettings(Uri JwksUrl, int Tokens, int TokenDelayMs, bool Faults)
 {
     public static StubSettings Load(IConfiguration configuration, out string? error)

@@ -1,4 +1,4 @@
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 
 namespace Freeside.Features.Communities;
 

@@ -1,10 +1,10 @@
 using FluentValidation;
 using Freeside.Features.Common;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Ethereum;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Communities;
-using Freeside.Features.Identity.Ethereum;
 using Freeside.Features.Identity.Roles;
 using MediatR;
 using Microsoft.EntityFrameworkCore;

@@ -6,29 +6,15 @@ public sealed class DependencyRulesTests
 {
     private static readonly Lazy<TypeReferenceGraph> Graph = new(() => TypeReferenceGraph.Read(typeof(FeatureRegistration).Assembly));
 
-    /// <summary>
-    /// Uses allowed for now, each as (capability, namespace it may use). Communities validates
-    /// collection addresses with Identity's EthereumAddress until the Ethereum primitives move to
-    /// Common/Ethereum (issue 16, item 3, branch eth); after that move this entry matches nothing and
-    /// goes.
-    /// </summary>
-    private static readonly (string From, string Namespace)[] PendingMoves =
-    [
-        ("Communities", "Freeside.Features.Identity.Ethereum"),
-    ];
-
     private static string? Capability(string typeName) =>
         typeName.StartsWith("Freeside.Features.", StringComparison.Ordinal) ? typeName.Split('.')[2] : null;
 
-    private static string Namespace(string typeName) => typeName[..typeName.LastIndexOf('.')];
-
     /// <summary>(capability, capability it uses, one example "type → type") for every cross-capability use.</summary>
-    private static List<(string From, string To, string Example)> CapabilityUses(bool withPendingMoves) =>
+    private static List<(string From, string To, string Example)> CapabilityUses() =>
         Graph.Value.Edges
             .SelectMany(edge => edge.Value.Select(used => (From: edge.Key, Used: used)))
             .Select(e => (e.From, e.Used, FromCapability: Capability(e.From), UsedCapability: Capability(e.Used)))
             .Where(e => e.FromCapability is not null && e.UsedCapability is not null && e.FromCapability != e.UsedCapability)
-            .Where(e => withPendingMoves || !PendingMoves.Contains((e.FromCapability!, Namespace(e.Used))))
             .Select(e => (e.FromCapability!, e.UsedCapability!, $"{e.From} → {e.Used}"))
             .ToList();
 
@@ -43,7 +29,7 @@ public sealed class DependencyRulesTests
         // A static call inside a route handler.
         edges["Freeside.Features.Ledger.LedgerEndpoints"].ShouldContain("Freeside.Features.Common.Errors.ResultHttpExtensions");
         // A call to another capability's type from a method body.
-        CapabilityUses(withPendingMoves: true).ShouldContain(u => u.From == "Ledger" && u.To == "Identity");
+        CapabilityUses().ShouldContain(u => u.From == "Ledger" && u.To == "Identity");
     }
 
     [Fact]
@@ -61,7 +47,7 @@ public sealed class DependencyRulesTests
     [Fact]
     public void Capabilities_NoTwoDependOnEachOther()
     {
-        var uses = CapabilityUses(withPendingMoves: false);
+        var uses = CapabilityUses();
         uses.ShouldNotBeEmpty();
 
         var pairs = uses.Select(u => (u.From, u.To)).ToHashSet();
@@ -75,7 +61,7 @@ public sealed class DependencyRulesTests
     [Fact]
     public void Capabilities_DependencyGraphHasNoCycle()
     {
-        var uses = CapabilityUses(withPendingMoves: false);
+        var uses = CapabilityUses();
         uses.ShouldNotBeEmpty();
         var next = uses.GroupBy(u => u.From).ToDictionary(g => g.Key, g => g.Select(u => u.To).Distinct().ToList());
 

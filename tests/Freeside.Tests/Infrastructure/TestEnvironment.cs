@@ -1,6 +1,6 @@
 namespace Freeside.Tests.Infrastructure;
 
-/// <summary>Where the private cluster, Redis and the shared vectors are; build.sh test sets these.</summary>
+/// <summary>Where the private cluster and Redis are; build.sh test sets these.</summary>
 public static class TestEnvironment
 {
     public static string PostgresAdminUrl =>
@@ -8,28 +8,6 @@ public static class TestEnvironment
         ?? throw new InvalidOperationException("FREESIDE_TEST_PG is not set; run the tests with ./build.sh test.");
 
     public static string? RedisUrl => Environment.GetEnvironmentVariable("REDIS_URL");
-
-    public static string SharedDirectory
-    {
-        get
-        {
-            if (Environment.GetEnvironmentVariable("FREESIDE_SHARED_DIR") is { Length: > 0 } configured && Directory.Exists(configured))
-            {
-                return configured;
-            }
-
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "shared");
-                if (Directory.Exists(Path.Combine(candidate, "vectors")))
-                {
-                    return candidate;
-                }
-            }
-
-            throw new DirectoryNotFoundException("shared/vectors was not found above the test binaries; set FREESIDE_SHARED_DIR.");
-        }
-    }
 
     public static string RepositoryRoot
     {

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Numerics;
 using System.Text.Json;
 using Freeside.Features.Common.Errors;
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Numerics;
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 
 namespace Freeside.Features.Identity.Ownership;
 

@@ -2,10 +2,10 @@ using System.Globalization;
 using System.Numerics;
 using FluentValidation;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Ethereum;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Communities;
-using Freeside.Features.Identity.Ethereum;
 using MediatR;
 using Microsoft.EntityFrameworkCore;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using Freeside.Features.Common.Errors;
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 
 namespace Freeside.Features.Identity.Ownership;
 

@@ -1,9 +1,9 @@
 using FluentValidation;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Ethereum;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Communities;
-using Freeside.Features.Identity.Ethereum;
 using MediatR;
 using Microsoft.EntityFrameworkCore;
 

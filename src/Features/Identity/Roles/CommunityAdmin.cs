@@ -1,5 +1,5 @@
+using Freeside.Features.Common.Ethereum;
 using Freeside.Features.Common.Persistence;
-using Freeside.Features.Identity.Ethereum;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 

@@ -7,7 +7,7 @@ using Microsoft.IdentityModel.Tokens;
 namespace Freeside.Features.Identity.S2S;
 
 /// <summary>
-/// Signs the service-to-service JWT Freeside sends to loa-finn (contracts/finn.md): ES256 with the
+/// Signs the service-to-service JWT Freeside sends to loa-finn (docs/finn-contract.md): ES256 with the
 /// active key's kid, iss loa-freeside, aud loa-finn, 60 s, a new jti per request (retries included)
 /// and req_hash over the exact body bytes. finn verifies it against /.well-known/jwks.json.
 /// </summary>

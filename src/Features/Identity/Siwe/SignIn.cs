@@ -1,9 +1,9 @@
 using System.Text;
 using FluentValidation;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Ethereum;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.RateLimiting;
-using Freeside.Features.Identity.Ethereum;
 using Freeside.Features.Identity.Keys;
 using Freeside.Features.Identity.Sessions;
 using MediatR;

@@ -1,5 +1,5 @@
 using Freeside.Features.Common.Configuration;
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 
 namespace Freeside.Features.Identity.Siwe;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 using Freeside.Features.Identity.Ownership;
 using Freeside.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

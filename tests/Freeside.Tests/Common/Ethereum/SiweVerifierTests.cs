@@ -1,7 +1,7 @@
 using System.Text.Json;
-using Freeside.Features.Identity.Ethereum;
+using Freeside.Features.Common.Ethereum;
 
-namespace Freeside.Tests.Identity.Ethereum;
+namespace Freeside.Tests.Common.Ethereum;
 
 public class SiweVerifierTests
 {

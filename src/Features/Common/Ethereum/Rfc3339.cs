@@ -1,4 +1,4 @@
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>
 /// RFC 3339 date-time: full-date "T" partial-time [secfrac] time-offset, with the calendar checked

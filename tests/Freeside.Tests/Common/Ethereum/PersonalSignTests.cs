@@ -1,8 +1,11 @@
+using System.Globalization;
+using System.Numerics;
 using System.Text.Json;
-using Freeside.Features.Identity.Ethereum;
-using Org.BouncyCastle.Math;
+using Freeside.Features.Common.Ethereum;
+using Nethereum.Signer;
+using Nethereum.Util;
 
-namespace Freeside.Tests.Identity.Ethereum;
+namespace Freeside.Tests.Common.Ethereum;
 
 public class PersonalSignTests
 {
@@ -14,7 +17,7 @@ public class PersonalSignTests
     private const string DocsSignature =
         "b91467e570a6466aa9e9876cbcd013baba02900b8979d43fe208a4a4f339f5fd6007e74cd82e037b800186422fc2da167c747ef045e5d18a5f5d4300f8e1a0291c";
 
-    private static readonly BigInteger N = new("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16);
+    private static readonly BigInteger N = BigInteger.Parse("0FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", NumberStyles.HexNumber, CultureInfo.InvariantCulture);
 
     public static TheoryData<int> AccountIndexes()
     {
@@ -52,7 +55,7 @@ public class PersonalSignTests
         recovery.Error.ShouldBe(SignatureError.None);
         recovery.Address.ToChecksumString().ShouldBe(account.GetProperty("address").GetString());
         signature[64].ShouldBeOneOf((byte)27, (byte)28);
-        S(signature).CompareTo(N.ShiftRight(1)).ShouldBeLessThanOrEqualTo(0);
+        S(signature).CompareTo(N / 2).ShouldBeLessThanOrEqualTo(0);
     }
 
     [Fact]
@@ -65,7 +68,7 @@ public class PersonalSignTests
     {
         const string message = "héllo ✓";
         var body = System.Text.Encoding.UTF8.GetBytes(message);
-        var expected = Keccak256.Hash([0x19, .. "Ethereum Signed Message:\n"u8, .. System.Text.Encoding.ASCII.GetBytes($"{body.Length}"), .. body]);
+        var expected = Sha3Keccack.Current.CalculateHash([0x19, .. "Ethereum Signed Message:\n"u8, .. System.Text.Encoding.ASCII.GetBytes($"{body.Length}"), .. body]);
 
         PersonalSign.HashMessage(message).ShouldBe(expected);
         PersonalSign.HashMessage(body).ShouldBe(expected);
@@ -75,7 +78,7 @@ public class PersonalSignTests
     public void HashMessage_MessageLargerThanStackBuffer_MatchesManualPrefixing()
     {
         var message = new string('x', 5000);
-        var expected = Keccak256.Hash([0x19, .. "Ethereum Signed Message:\n5000"u8, .. System.Text.Encoding.ASCII.GetBytes(message)]);
+        var expected = Sha3Keccack.Current.CalculateHash([0x19, .. "Ethereum Signed Message:\n5000"u8, .. System.Text.Encoding.ASCII.GetBytes(message)]);
 
         PersonalSign.HashMessage(message).ShouldBe(expected);
     }
@@ -141,6 +144,19 @@ public class PersonalSignTests
         var twin = HighSTwin(Convert.FromHexString(DocsSignature));
 
         PersonalSign.RecoverAddress(hash, twin).Error.ShouldBe(SignatureError.HighS);
+    }
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, true)]
+    public void RecoverAddress_SAtHalfTheOrderOrOneAbove_OnlyAboveRefusedAsHighS(int aboveHalf, bool refused)
+    {
+        var signature = Convert.FromHexString(DocsSignature);
+        Scalar((N / 2) + aboveHalf).CopyTo(signature, 32);
+
+        var error = PersonalSign.RecoverAddress(PersonalSign.HashMessage("Some data"), signature).Error;
+
+        (error == SignatureError.HighS).ShouldBe(refused);
     }
 
     [Fact]
@@ -219,9 +235,32 @@ public class PersonalSignTests
     {
         // x = 5: 5^3 + 7 is not a square mod p, so no point has that x.
         var signature = Convert.FromHexString(DocsSignature);
-        Scalar(BigInteger.ValueOf(5)).CopyTo(signature, 0);
+        Scalar(5).CopyTo(signature, 0);
 
         PersonalSign.RecoverAddress(PersonalSign.HashMessage("Some data"), signature).Error.ShouldBe(SignatureError.NoPublicKey);
+    }
+
+    [Fact]
+    public void RecoverAddress_SignatureWhoseRecoveryIsThePointAtInfinity_Refused()
+    {
+        // R = kG with s = e/k makes sR = eG, so Q = r^-1 (sR - eG) is the point at infinity: a
+        // signature anyone can build for their own message, which must be refused, not thrown on.
+        var hash = PersonalSign.HashMessage("Some data");
+        var k = Convert.FromHexString(DocsKey);
+        var point = new EthECKey(k, isPrivate: true).GetPubKeyNoPrefix(false);
+        var e = new BigInteger(hash, isUnsigned: true, isBigEndian: true) % N;
+        var kValue = new BigInteger(k, isUnsigned: true, isBigEndian: true);
+        var s = e * BigInteger.ModPow(kValue, N - 2, N) % N;
+        var recoveryId = point[63] & 1;
+        if (s > N / 2)
+        {
+            s = N - s;
+            recoveryId ^= 1;
+        }
+
+        byte[] signature = [.. point.AsSpan(0, 32), .. Scalar(s), (byte)(27 + recoveryId)];
+
+        PersonalSign.RecoverAddress(hash, signature).Error.ShouldBe(SignatureError.NoPublicKey);
     }
 
     [Theory]
@@ -233,16 +272,16 @@ public class PersonalSignTests
     internal static byte[] HighSTwin(byte[] signature)
     {
         var twin = signature.ToArray();
-        Scalar(N.Subtract(S(signature))).CopyTo(twin, 32);
+        Scalar(N - S(signature)).CopyTo(twin, 32);
         twin[64] = (byte)(twin[64] == 27 ? 28 : twin[64] == 28 ? 27 : twin[64] ^ 1);
         return twin;
     }
 
-    private static BigInteger S(byte[] signature) => new(1, signature, 32, 32);
+    private static BigInteger S(byte[] signature) => new(signature.AsSpan(32, 32), isUnsigned: true, isBigEndian: true);
 
     private static byte[] Scalar(BigInteger value)
     {
-        var bytes = value.ToByteArrayUnsigned();
+        var bytes = value.ToByteArray(isUnsigned: true, isBigEndian: true);
         return new byte[32 - bytes.Length].Concat(bytes).ToArray();
     }
 

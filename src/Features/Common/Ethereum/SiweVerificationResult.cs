@@ -1,4 +1,4 @@
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>Why a SIWE verification failed. The numbers are stable: they may be logged and stored.</summary>
 public enum SiweFailure

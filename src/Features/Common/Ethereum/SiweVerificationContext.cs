@@ -1,4 +1,4 @@
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>
 /// What the relying party expects of a SIWE message. Build one at startup and derive the

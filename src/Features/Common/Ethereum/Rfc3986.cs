@@ -1,4 +1,4 @@
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>The pieces of the RFC 3986 grammar that EIP-4361 refers to, as exact recognisers.</summary>
 internal static class Rfc3986

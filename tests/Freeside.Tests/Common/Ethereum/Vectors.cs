@@ -1,12 +1,12 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 
-namespace Freeside.Tests.Identity.Ethereum;
+namespace Freeside.Tests.Common.Ethereum;
 
 /// <summary>
-/// Read-only shared test vectors, read in place. Found through FREESIDE_SHARED_DIR, or by walking
-/// up from the test binaries to the first folder with a shared/vectors child: the checkout at
-/// /work/main has /work/shared beside it, and CI clones with shared/ beside the clone.
+/// The test vectors copied into this repository (tests/Freeside.Tests/Vectors, see its README for
+/// provenance and licences), read from the copy the build puts beside the test binaries. A missing
+/// folder or file throws, so a theory fails loudly instead of running fewer cases.
 /// </summary>
 internal static class Vectors
 {
@@ -38,25 +38,10 @@ internal static class Vectors
 
     private static string Locate()
     {
-        var fromEnvironment = Environment.GetEnvironmentVariable("FREESIDE_SHARED_DIR");
-        if (!string.IsNullOrEmpty(fromEnvironment))
-        {
-            var vectors = System.IO.Path.Combine(fromEnvironment, "vectors");
-            return System.IO.Directory.Exists(vectors)
-                ? vectors
-                : throw new DirectoryNotFoundException($"FREESIDE_SHARED_DIR is set but {vectors} does not exist.");
-        }
-
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            var vectors = System.IO.Path.Combine(directory.FullName, "shared", "vectors");
-            if (System.IO.Directory.Exists(vectors))
-            {
-                return vectors;
-            }
-        }
-
-        throw new DirectoryNotFoundException(
-            $"No shared/vectors above {AppContext.BaseDirectory}; set FREESIDE_SHARED_DIR to the shared folder.");
+        var vectors = System.IO.Path.Combine(AppContext.BaseDirectory, "Vectors");
+        return System.IO.Directory.Exists(vectors)
+            ? vectors
+            : throw new DirectoryNotFoundException(
+                $"{vectors} does not exist: tests/Freeside.Tests/Vectors is copied there by the build.");
     }
 }

@@ -1,4 +1,4 @@
-namespace Freeside.Tests.Identity.Ethereum;
+namespace Freeside.Tests.Common.Ethereum;
 
 internal sealed class FixedTimeProvider(DateTimeOffset now) : TimeProvider
 {

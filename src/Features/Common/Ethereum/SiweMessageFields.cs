@@ -1,4 +1,4 @@
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>
 /// Input for <see cref="SiweMessage.TryCreate"/>. Everything is nullable so untrusted input (a JSON

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
+using Nethereum.Util;
 
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>How <see cref="EthereumAddress.TryParse"/> treats letter case.</summary>
 public enum AddressChecksumPolicy
@@ -66,9 +67,8 @@ public readonly record struct EthereumAddress
             throw new ArgumentException("Expected an uncompressed public key: 64 bytes, or 65 starting with 0x04.", nameof(publicKey));
         }
 
-        Span<byte> hash = stackalloc byte[Keccak256.HashLength];
-        Keccak256.Hash(publicKey, hash);
-        return new EthereumAddress(hash[(Keccak256.HashLength - ByteLength)..]);
+        var hash = Sha3Keccack.Current.CalculateHash(publicKey.ToArray());
+        return new EthereumAddress(hash.AsSpan(hash.Length - ByteLength));
     }
 
     public static bool TryParse(ReadOnlySpan<char> text, out EthereumAddress address) =>
@@ -110,43 +110,9 @@ public readonly record struct EthereumAddress
         return bytes;
     }
 
-    public string ToChecksumString() =>
-        string.Create(HexLength, this, static (chars, address) => address.WriteChecksum(chars));
+    public string ToChecksumString() => AddressUtil.Current.ConvertToChecksumAddress(ToArray());
 
     public override string ToString() => ToChecksumString();
-
-    private void WriteChecksum(Span<char> destination)
-    {
-        Span<byte> bytes = stackalloc byte[ByteLength];
-        CopyTo(bytes);
-        destination[0] = '0';
-        destination[1] = 'x';
-        var digits = destination[2..];
-        Convert.TryToHexStringLower(bytes, digits, out _);
-        ApplyChecksumCase(digits);
-    }
-
-    // EIP-55: hash the lowercase hex digits as ASCII; a letter is uppercased when the matching
-    // nibble of the hash is 8 or more.
-    private static void ApplyChecksumCase(Span<char> lowerDigits)
-    {
-        Span<byte> ascii = stackalloc byte[ByteLength * 2];
-        for (var i = 0; i < ascii.Length; i++)
-        {
-            ascii[i] = (byte)lowerDigits[i];
-        }
-
-        Span<byte> hash = stackalloc byte[Keccak256.HashLength];
-        Keccak256.Hash(ascii, hash);
-        for (var i = 0; i < lowerDigits.Length; i++)
-        {
-            var nibble = (i & 1) == 0 ? hash[i >> 1] >> 4 : hash[i >> 1] & 0x0F;
-            if (nibble >= 8 && lowerDigits[i] is >= 'a' and <= 'f')
-            {
-                lowerDigits[i] = (char)(lowerDigits[i] - ('a' - 'A'));
-            }
-        }
-    }
 
     private static AddressParseError Validate(ReadOnlySpan<char> text, AddressChecksumPolicy policy, Span<byte> bytes)
     {
@@ -197,9 +163,6 @@ public readonly record struct EthereumAddress
             return AddressParseError.None;
         }
 
-        Span<char> expected = stackalloc char[ByteLength * 2];
-        Convert.TryToHexStringLower(bytes, expected, out _);
-        ApplyChecksumCase(expected);
-        return digits.SequenceEqual(expected) ? AddressParseError.None : AddressParseError.BadChecksum;
+        return AddressUtil.Current.IsChecksumAddress(text.ToString()) ? AddressParseError.None : AddressParseError.BadChecksum;
     }
 }

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 /// <summary>
 /// Pure SIWE verification: no I/O, the clock comes from the context. Nonce single-use (replay
@@ -60,9 +60,7 @@ public static class SiweVerifier
             return SiweVerificationResult.Fail(SiweFailure.MalformedSignature, "The signature is not 65 bytes of hex.");
         }
 
-        Span<byte> hash = stackalloc byte[Keccak256.HashLength];
-        PersonalSign.HashMessage(message.Text, hash);
-        var recovery = PersonalSign.RecoverAddress(hash, signatureBytes);
+        var recovery = PersonalSign.RecoverAddress(PersonalSign.HashMessage(message.Text), signatureBytes);
         return recovery.Error switch
         {
             SignatureError.None when recovery.Address == message.ParsedAddress => SiweVerificationResult.Success(recovery.Address),

@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace Freeside.Features.Identity.Ethereum;
+namespace Freeside.Features.Common.Ethereum;
 
 internal static class Hex
 {
