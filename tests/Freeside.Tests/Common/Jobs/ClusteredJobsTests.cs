@@ -89,6 +89,21 @@ public sealed class ClusteredJobsTests : IAsyncLifetime
         _log.Snapshot().ShouldAllBe(f => f.Host == "a");
     }
 
+    [Fact]
+    public async Task Start_JobStoreNotUsableYet_ServesAndStartsTheSchedulerOnceItIs()
+    {
+        // The app role cannot read the job store yet, as when the database is down or not migrated at start.
+        await _database.ExecuteAsync("REVOKE SELECT ON qrtz_job_details FROM freeside_app");
+        var a = StartHost("a");
+        using var client = a.CreateClient();
+
+        (await client.GetAsync("/health")).IsSuccessStatusCode.ShouldBeTrue("the host serves while its scheduler waits for the job store");
+        (await CheckedInAsync()).ShouldBe(0);
+
+        await _database.ExecuteAsync("GRANT SELECT ON qrtz_job_details TO freeside_app");
+        await WaitUntilAsync(() => _log.Count >= 2, "2 firings once the job store is usable");
+    }
+
     private WebApplicationFactory<Program> StartHost(string name, bool jobsEnabled = true)
     {
         var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
@@ -99,18 +114,20 @@ public sealed class ClusteredJobsTests : IAsyncLifetime
             builder.UseSetting("REDIS_URL", TestEnvironment.RedisUrl ?? "");
             builder.UseSetting("FREESIDE_ADMIN_TOKEN", FreesideApp.AdminToken);
             builder.UseSetting("FREESIDE_JOBS_ENABLED", jobsEnabled ? "true" : "false");
-            builder.ConfigureTestServices(services =>
-            {
-                services.AddSingleton(_log);
-                services.AddSingleton(new HostName(name));
-                services.ConfigureAllQuartzSchedulers(quartz => quartz.ScheduleJob<CountingJob>(trigger => trigger
-                    .WithIdentity("test.counting")
-                    .WithCronSchedule(EverySecond)));
-            });
+            builder.ConfigureTestServices(services => AddCountingJob(services, name));
         });
         _ = factory.Server;
         _hosts.Add(factory);
         return factory;
+    }
+
+    private void AddCountingJob(IServiceCollection services, string host)
+    {
+        services.AddSingleton(_log);
+        services.AddSingleton(new HostName(host));
+        services.ConfigureAllQuartzSchedulers(quartz => quartz.ScheduleJob<CountingJob>(trigger => trigger
+            .WithIdentity("test.counting")
+            .WithCronSchedule(EverySecond)));
     }
 
     private async Task StopAsync(WebApplicationFactory<Program> host)
