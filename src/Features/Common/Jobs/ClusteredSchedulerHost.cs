@@ -62,12 +62,24 @@ internal sealed partial class ClusteredSchedulerHost(
         await base.StopAsync(cancellationToken);
         if (_scheduler is { } scheduler)
         {
-            await scheduler.Shutdown(waitForJobsToComplete: true, cancellationToken);
+            try
+            {
+                // Bounded by the host's shutdown timeout: a replica that has lost PostgreSQL cannot record its
+                // jobs' completion and would wait for ever; the cluster recovers what it leaves behind.
+                await scheduler.Shutdown(waitForJobsToComplete: true, cancellationToken).AsTask().WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                LogShutdownAbandoned(logger);
+            }
         }
     }
 
     [LoggerMessage(EventId = 9201, Level = LogLevel.Information, Message = "Clustered scheduler started as instance {InstanceId}")]
     private static partial void LogStarted(ILogger logger, string instanceId);
+
+    [LoggerMessage(EventId = 9203, Level = LogLevel.Warning, Message = "Clustered scheduler did not stop within the shutdown timeout; the cluster recovers its running jobs' triggers")]
+    private static partial void LogShutdownAbandoned(ILogger logger);
 
     [LoggerMessage(EventId = 9202, Level = LogLevel.Warning, Message = "Clustered scheduler could not start, retrying in {Seconds} s: {Reason}")]
     private static partial void LogNotStarted(ILogger logger, double seconds, string reason);
