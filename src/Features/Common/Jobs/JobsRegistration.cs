@@ -32,7 +32,7 @@ public static class JobsRegistration
             store.UseSystemTextJsonSerializer();
             store.UseClustering();
         }));
-        services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
+        services.AddHostedService<ClusteredSchedulerHost>();
         return services;
     }
 }

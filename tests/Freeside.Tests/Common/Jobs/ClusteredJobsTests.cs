@@ -1,11 +1,15 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using Freeside.Features.Common.Jobs;
 using Freeside.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
 using Quartz;
 
 namespace Freeside.Tests.Common.Jobs;
@@ -23,12 +27,15 @@ public sealed class ClusteredJobsTests : IAsyncLifetime
 
     private readonly FiringLog _log = new();
     private readonly List<WebApplicationFactory<Program>> _hosts = [];
+    private readonly Gate _stuck = new();
     private TestDatabase _database = null!;
 
     public async Task InitializeAsync() => _database = await TestDatabase.CreateAsync();
 
     public async Task DisposeAsync()
     {
+        // A failed assertion must not leave a host waiting on its stuck job for ever.
+        _stuck.Open();
         foreach (var host in _hosts)
         {
             await host.DisposeAsync();
@@ -89,28 +96,75 @@ public sealed class ClusteredJobsTests : IAsyncLifetime
         _log.Snapshot().ShouldAllBe(f => f.Host == "a");
     }
 
-    private WebApplicationFactory<Program> StartHost(string name, bool jobsEnabled = true)
+    [Fact]
+    public async Task Start_JobStoreNotUsableYet_ServesAndStartsTheSchedulerOnceItIs()
+    {
+        // The app role cannot read the job store yet, as when the database is down or not migrated at start.
+        await _database.ExecuteAsync("REVOKE SELECT ON qrtz_job_details FROM freeside_app");
+        var a = StartHost("a");
+        using var client = a.CreateClient();
+
+        (await client.GetAsync("/health")).IsSuccessStatusCode.ShouldBeTrue("the host serves while its scheduler waits for the job store");
+        (await CheckedInAsync()).ShouldBe(0);
+
+        await _database.ExecuteAsync("GRANT SELECT ON qrtz_job_details TO freeside_app");
+        await WaitUntilAsync(() => _log.Count >= 2, "2 firings once the job store is usable");
+    }
+
+    [Fact]
+    public async Task HostDiesMidJob_TheOtherHost_RecoversItsTriggerAndFiresIt()
+    {
+        // a reaches PostgreSQL only through a proxy the test cuts: from the cluster's side that is a crash
+        // (no shutdown, no more check-ins) while a's job is still running and its trigger is BLOCKED.
+        await using var proxy = await TcpProxy.StartAsync(new NpgsqlConnectionStringBuilder(_database.AppConnectionString).Port);
+        var stuck = _stuck;
+        var a = StartHost("a", databaseUrl: new NpgsqlConnectionStringBuilder(_database.AppConnectionString) { Port = proxy.Port }.ConnectionString, gate: stuck);
+        await WaitUntilAsync(() => _log.Count >= 1, "a's first firing");
+        StartHost("b");
+        await WaitUntilAsync(async () => await CheckedInAsync() == 2, "both hosts checked in");
+        (await _database.ScalarAsync<string>("SELECT trigger_state FROM qrtz_triggers WHERE trigger_name = 'test.counting'"))
+            .ShouldBe("BLOCKED", "a's running job holds the trigger, so b cannot fire it");
+
+        proxy.Cut();
+        var atCrash = _log.Count;
+        await WaitUntilAsync(() => _log.Snapshot().Skip(atCrash).Count(f => f.Host == "b") >= 2, "2 firings on b after a died");
+
+        _log.Snapshot().Count(f => f.Host == "a").ShouldBe(1, "a ran one firing and never finished it");
+        stuck.Open();
+        _hosts.Remove(a);
+        await a.DisposeAsync();
+    }
+
+    private WebApplicationFactory<Program> StartHost(string name, bool jobsEnabled = true, string? databaseUrl = null, Gate? gate = null)
     {
         var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
         {
             builder.UseEnvironment("Development");
-            builder.UseSetting("DATABASE_URL", _database.AppConnectionString);
+            builder.UseSetting("DATABASE_URL", databaseUrl ?? _database.AppConnectionString);
             builder.UseSetting("DATABASE_MIGRATION_URL", _database.OwnerConnectionString);
             builder.UseSetting("REDIS_URL", TestEnvironment.RedisUrl ?? "");
             builder.UseSetting("FREESIDE_ADMIN_TOKEN", FreesideApp.AdminToken);
             builder.UseSetting("FREESIDE_JOBS_ENABLED", jobsEnabled ? "true" : "false");
             builder.ConfigureTestServices(services =>
             {
-                services.AddSingleton(_log);
-                services.AddSingleton(new HostName(name));
-                services.ConfigureAllQuartzSchedulers(quartz => quartz.ScheduleJob<CountingJob>(trigger => trigger
-                    .WithIdentity("test.counting")
-                    .WithCronSchedule(EverySecond)));
+                AddCountingJob(services, name);
+                services.AddSingleton(gate ?? Gate.AlwaysOpen);
+                // A host whose database is gone cannot finish its jobs' bookkeeping: do not wait long on it.
+                services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(5));
             });
         });
         _ = factory.Server;
         _hosts.Add(factory);
         return factory;
+    }
+
+    private void AddCountingJob(IServiceCollection services, string host)
+    {
+        services.AddSingleton(_log);
+        services.AddSingleton(new HostName(host));
+        services.ConfigureAllQuartzSchedulers(quartz => quartz.ScheduleJob<CountingJob>(trigger => trigger
+            .WithIdentity("test.counting")
+            .WithCronSchedule(EverySecond)));
     }
 
     private async Task StopAsync(WebApplicationFactory<Program> host)
@@ -150,12 +204,110 @@ public sealed class ClusteredJobsTests : IAsyncLifetime
     }
 
     [DisallowConcurrentExecution]
-    public sealed class CountingJob(FiringLog log, HostName host) : IJob
+    public sealed class CountingJob(FiringLog log, HostName host, Gate gate) : IJob
     {
-        public ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
+        public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
         {
             log.Record(new Firing(host.Name, context.ScheduledFireTimeUtc ?? context.FireTimeUtc));
-            return ValueTask.CompletedTask;
+            await gate.PassAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Holds a host's job in the middle of its run until the test opens it.</summary>
+    public sealed class Gate
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public static Gate AlwaysOpen { get; } = Opened();
+
+        public void Open() => _open.TrySetResult();
+
+        public Task PassAsync(CancellationToken cancellationToken) => _open.Task.WaitAsync(cancellationToken);
+
+        private static Gate Opened()
+        {
+            var gate = new Gate();
+            gate.Open();
+            return gate;
+        }
+    }
+
+    /// <summary>A TCP relay to PostgreSQL that the test can cut, dropping every connection through it at once.</summary>
+    private sealed class TcpProxy : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly ConcurrentBag<TcpClient> _sockets = [];
+        private readonly CancellationTokenSource _cut = new();
+        private readonly int _target;
+        private Task _accepting = Task.CompletedTask;
+
+        private TcpProxy(int target) => _target = target;
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public static Task<TcpProxy> StartAsync(int target)
+        {
+            var proxy = new TcpProxy(target);
+            proxy._listener.Start();
+            proxy._accepting = proxy.AcceptAsync();
+            return Task.FromResult(proxy);
+        }
+
+        public void Cut()
+        {
+            _cut.Cancel();
+            _listener.Stop();
+            foreach (var socket in _sockets)
+            {
+                socket.Client.LingerState = new LingerOption(true, 0);
+                socket.Dispose();
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_cut.IsCancellationRequested)
+            {
+                Cut();
+            }
+
+            await _accepting;
+            _cut.Dispose();
+        }
+
+        private async Task AcceptAsync()
+        {
+            while (!_cut.IsCancellationRequested)
+            {
+                TcpClient client;
+                try
+                {
+                    client = await _listener.AcceptTcpClientAsync(_cut.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+                {
+                    return;
+                }
+
+                var server = new TcpClient();
+                await server.ConnectAsync(IPAddress.Loopback, _target);
+                _sockets.Add(client);
+                _sockets.Add(server);
+                _ = PumpAsync(client.GetStream(), server.GetStream());
+                _ = PumpAsync(server.GetStream(), client.GetStream());
+            }
+        }
+
+        private async Task PumpAsync(NetworkStream from, NetworkStream to)
+        {
+            try
+            {
+                await from.CopyToAsync(to, _cut.Token);
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                // the cut, or a side hung up
+            }
         }
     }
 }
