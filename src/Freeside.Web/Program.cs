@@ -38,6 +38,7 @@ var app = builder.Build();
 await app.PrepareFreesideAsync(settings);
 app.UseFreesidePipeline(settings);
 await app.RunAsync();
-return 0;
+// 2 when the service stopped itself over a setting (DatabaseRoleEnforcer), as at start-up.
+return Environment.ExitCode;
 
 public partial class Program;

@@ -24,11 +24,18 @@ public static class FeatureRegistration
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<ProcessClock>();
 
-        services.AddSingleton(_ =>
+        services.AddSingleton<DatabaseRoleEnforcer>();
+        services.AddSingleton(provider =>
         {
             var builder = new NpgsqlDataSourceBuilder(settings.DatabaseConnectionString);
             builder.ConnectionStringBuilder.ApplicationName ??= "freeside";
             DatabaseFailures.ApplyDefaultConnectTimeout(builder.ConnectionStringBuilder, settings.DatabaseConnectionString);
+            if (settings.RequireLeastPrivilegeRole)
+            {
+                var enforcer = provider.GetRequiredService<DatabaseRoleEnforcer>();
+                builder.UsePhysicalConnectionInitializer(enforcer.Check, enforcer.CheckAsync);
+            }
+
             return builder.Build();
         });
         services.AddDbContext<FreesideDb>((provider, options) => options

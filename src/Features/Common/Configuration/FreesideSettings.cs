@@ -32,6 +32,12 @@ public sealed record FreesideSettings
 
     public RateLimitSettings RateLimits { get; init; } = RateLimitSettings.Default;
 
+    /// <summary>
+    /// Outside Development every new database connection is checked to be a role row-level security
+    /// holds (<see cref="Persistence.DatabaseRoleGuard"/>), not only the one at start-up.
+    /// </summary>
+    public bool RequireLeastPrivilegeRole { get; init; }
+
     /// <summary>Whether this process runs the Quartz scheduler (tests turn it off).</summary>
     public bool JobsEnabled { get; init; } = true;
 
@@ -108,6 +114,7 @@ public sealed record FreesideSettings
             CapabilitySettings = capabilitySettings,
             RateLimits = rateLimits,
             JobsEnabled = jobsEnabled,
+            RequireLeastPrivilegeRole = !isDevelopment,
         }, errors);
     }
 

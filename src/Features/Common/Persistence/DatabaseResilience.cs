@@ -42,6 +42,8 @@ public static class DatabaseFailures
         {
             switch (e)
             {
+                case DatabaseRoleRefusedException:
+                    return true;
                 case PostgresException postgres when IsUnavailableState(postgres.SqlState):
                     return true;
                 case PostgresException:

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Net;
 using Freeside.Features.Common.Persistence;
+using Freeside.Tests.Identity.Ownership;
 using Freeside.Tests.Infrastructure;
 using Npgsql;
 
@@ -56,6 +58,45 @@ public sealed class DatabaseRoleGuardTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Start_AsSuperuserWhileDatabaseIsDown_StopsWithTwoOnceItIsReachable()
+    {
+        // The start-up check cannot see the role during an outage; the first connection afterwards must.
+        await using var cluster = await ThrowawayPostgres.StartAsync();
+        await cluster.StopClusterAsync();
+        var port = AnvilChain.FreePort();
+        var start = ServiceStart(cluster.Url);
+        start.Environment["FREESIDE_URLS"] = $"http://127.0.0.1:{port}";
+        start.Environment["FREESIDE_MANAGEMENT_URLS"] = $"http://127.0.0.1:{AnvilChain.FreePort()}";
+
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        _ = process.StandardOutput.ReadToEndAsync();
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
+            (await HealthAsync(client, process)).ShouldBe(HttpStatusCode.ServiceUnavailable, "it serves, degraded, while PostgreSQL is down");
+
+            await cluster.StartClusterAsync();
+            for (var attempt = 0; attempt < 120 && !process.HasExited; attempt++)
+            {
+                await HealthAsync(client, process);
+                await Task.Delay(250);
+            }
+
+            process.HasExited.ShouldBeTrue("a superuser connection must stop the service");
+            process.ExitCode.ShouldBe(2);
+            (await stderr).ShouldContain("DATABASE_URL: connects as 'freeside', a superuser");
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task RoleCheck_AppRole_IsAllowed()
     {
         (await DatabaseRoleGuard.RefusalAsync(_database.AppConnectionString, CancellationToken.None)).ShouldBeNull();
@@ -87,26 +128,26 @@ public sealed class DatabaseRoleGuardTests : IAsyncLifetime
         }
     }
 
-    private static async Task<(int Exit, string[] Stderr)> StartAsync(string databaseUrl, params string[] args)
+    private static async Task<HttpStatusCode?> HealthAsync(HttpClient client, Process process)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        start.ArgumentList.Add(typeof(Program).Assembly.Location);
-        foreach (var arg in args)
+        for (var attempt = 0; attempt < 240 && !process.HasExited; attempt++)
         {
-            start.ArgumentList.Add(arg);
+            try
+            {
+                return (await client.GetAsync("/health")).StatusCode;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                await Task.Delay(250);
+            }
         }
 
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        start.Environment["DATABASE_URL"] = databaseUrl;
-        start.Environment["FREESIDE_ADMIN_TOKEN"] = FreesideApp.AdminToken;
-        start.Environment["FREESIDE_KEY_ENCRYPTION_KEY"] = Convert.ToBase64String(new byte[32]);
-        start.Environment["SIWE_DOMAINS"] = "localhost";
-        start.Environment["FREESIDE_JOBS_ENABLED"] = "false";
-        // This worktree's own ports, should the guard fail and the service start listening.
-        start.Environment["FREESIDE_URLS"] = "http://127.0.0.1:55542";
-        start.Environment["FREESIDE_MANAGEMENT_URLS"] = "http://127.0.0.1:55543";
-        start.Environment.Remove("DATABASE_MIGRATION_URL");
+        return null;
+    }
 
+    private static async Task<(int Exit, string[] Stderr)> StartAsync(string databaseUrl, params string[] args)
+    {
+        var start = ServiceStart(databaseUrl, args);
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
         _ = process.StandardOutput.ReadToEndAsync();
@@ -122,5 +163,27 @@ public sealed class DatabaseRoleGuardTests : IAsyncLifetime
         }
 
         return (process.ExitCode, (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    private static ProcessStartInfo ServiceStart(string databaseUrl, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add(typeof(Program).Assembly.Location);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["DATABASE_URL"] = databaseUrl;
+        start.Environment["FREESIDE_ADMIN_TOKEN"] = FreesideApp.AdminToken;
+        start.Environment["FREESIDE_KEY_ENCRYPTION_KEY"] = Convert.ToBase64String(new byte[32]);
+        start.Environment["SIWE_DOMAINS"] = "localhost";
+        start.Environment["FREESIDE_JOBS_ENABLED"] = "false";
+        // Free ports, should the guard fail and the service start listening.
+        start.Environment["FREESIDE_URLS"] = $"http://127.0.0.1:{AnvilChain.FreePort()}";
+        start.Environment["FREESIDE_MANAGEMENT_URLS"] = $"http://127.0.0.1:{AnvilChain.FreePort()}";
+        start.Environment.Remove("DATABASE_MIGRATION_URL");
+        return start;
     }
 }
