@@ -3,8 +3,12 @@ using Freeside.Features.Common.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Freeside.Features.Payments.NowPayments;
 
 namespace Freeside.Features.Payments;
+
+/// <summary>Where NOWPayments sends IPNs for our invoices.</summary>
+public sealed record PaymentLinks(Uri IpnCallbackUrl);
 
 public sealed class PaymentsCapability : ICapability
 {
@@ -14,6 +18,10 @@ public sealed class PaymentsCapability : ICapability
     public void AddServices(IServiceCollection services, FreesideSettings settings)
     {
         services.TryAddSingleton<PaymentsMetrics>();
-        services.TryAddSingleton(new IpnVerifier(settings.Capability<PaymentsSettings>().IpnSecret));
+        var payments = settings.Capability<PaymentsSettings>();
+        services.TryAddSingleton(new IpnVerifier(payments.IpnSecret));
+        services.AddHttpClient(NowPaymentsClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan);
+        services.TryAddSingleton<NowPaymentsClient>();
+        services.TryAddSingleton(new PaymentLinks(payments.IpnCallbackUrl ?? new Uri(settings.PublicUrls[0], "/api/crypto/webhook")));
     }
 }

@@ -1,5 +1,6 @@
 using Carter;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Identity.Sessions;
 using MediatR;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -25,7 +26,41 @@ public sealed class PaymentsEndpoints : ICarterModule
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+
+        app.MapPost("/api/v1/payments", CheckoutAsync)
+            .WithTags("Payments")
+            .RequireSession()
+            .WithName("CreatePayment")
+            .WithSummary("Checkout: a NOWPayments invoice for a credit pack, topping up a community (community: slug) or the caller's developer account (developer: true).")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status502BadGateway)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .ProducesValidationProblem();
+
+        app.MapGet("/api/v1/payments/{paymentId:guid}", GetAsync)
+            .WithTags("Payments")
+            .RequirePlatformAdminOrSession()
+            .WithName("GetPayment")
+            .WithSummary("A payment's status and what it means for the payer (the payer, the community's admins, the platform admin).")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound);
     }
+
+    public sealed record CheckoutRequest(string? PackId, string? Community, bool? Developer);
+
+    private static async Task<Results<Created<CreatePayment.PaymentView>, ProblemHttpResult>> CheckoutAsync(
+        CheckoutRequest body, HttpContext http, IMediator mediator, CancellationToken cancellationToken)
+    {
+        var result = await mediator.Send(new CreatePayment.Command(http.Caller().Address, body.PackId, body.Community, body.Developer), cancellationToken);
+        return result.IsSuccess
+            ? TypedResults.Created($"/api/v1/payments/{result.Value.PaymentId}", result.Value)
+            : result.Error!.ToProblem();
+    }
+
+    private static async Task<Results<Ok<CreatePayment.PaymentView>, ProblemHttpResult>> GetAsync(
+        Guid paymentId, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new GetPayment.Query(paymentId, http.CallerOrPlatform()?.Address), cancellationToken)).ToOk();
 
     private static async Task<Results<Ok<IReadOnlyList<ListCreditPacks.PackView>>, ProblemHttpResult>> PacksAsync(
         IMediator mediator, CancellationToken cancellationToken) =>

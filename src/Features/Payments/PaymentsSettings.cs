@@ -10,6 +10,17 @@ public sealed record CreditPack(string Id, long PriceMicro, long CreditsMicro);
 /// <param name="IpnSecret">NOWPAYMENTS_IPN_SECRET; null means no IPN can verify (every IPN is 401).</param>
 public sealed record PaymentsSettings(bool CheckoutEnabled, string? IpnSecret, string? ApiKey, IReadOnlyList<CreditPack> Packs)
 {
+    /// <summary>NOWPAYMENTS_API_URL: the API base (the sandbox, or a stand-in in tests).</summary>
+    public Uri ApiUrl { get; init; } = new("https://api.nowpayments.io/");
+
+    /// <summary>NOWPAYMENTS_IPN_CALLBACK_URL; null means the first public URL + /api/crypto/webhook.</summary>
+    public Uri? IpnCallbackUrl { get; init; }
+
+    /// <summary>One call to NOWPayments; retries on 5xx stay inside <see cref="CallBudget"/>.</summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan CallBudget { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>starter $5 → $5, standard $10 → $10.50 (5 % bonus), premium $25 → $27.50 (10 % bonus).</summary>
     public const string DefaultPacks = "starter:5000000:5000000,standard:10000000:10500000,premium:25000000:27500000";
 
@@ -36,7 +47,25 @@ public sealed record PaymentsSettings(bool CheckoutEnabled, string? IpnSecret, s
         }
 
         var packs = ParsePacks(configuration["FREESIDE_CREDIT_PACKS"] is { Length: > 0 } raw ? raw : DefaultPacks, errors);
-        return new PaymentsSettings(enabled, secret, apiKey, packs);
+        var apiUrl = Url(configuration, "NOWPAYMENTS_API_URL", errors) ?? new Uri("https://api.nowpayments.io/");
+        var callback = Url(configuration, "NOWPAYMENTS_IPN_CALLBACK_URL", errors);
+        return new PaymentsSettings(enabled, secret, apiKey, packs) { ApiUrl = apiUrl, IpnCallbackUrl = callback };
+    }
+
+    private static Uri? Url(IConfiguration configuration, string name, List<string> errors)
+    {
+        if (configuration[name] is not { Length: > 0 } raw)
+        {
+            return null;
+        }
+
+        if (!Uri.TryCreate(raw, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+        {
+            errors.Add($"{name}: must be an absolute http(s) URL");
+            return null;
+        }
+
+        return url;
     }
 
     /// <summary>"id:price_micro:credits_micro,…" — integers only, so no pack price passes through a double.</summary>
