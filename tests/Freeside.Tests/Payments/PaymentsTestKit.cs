@@ -4,6 +4,8 @@ using System.Text;
 using Freeside.Features.Payments;
 using Freeside.Tests.Infrastructure;
 using Freeside.Tests.Ledger;
+using Freeside.Tests.Payments.NowPayments;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Freeside.Tests.Payments;
 
@@ -12,11 +14,32 @@ public class PaymentsApp : FreesideApp
 {
     public const string IpnSecret = "test-ipn-secret-0123456789abcdef";
 
+    public const string ApiKey = "test-api-key";
+
+    /// <summary>The NOWPayments stand-in this host's client talks to (a real loopback server).</summary>
+    public NowPaymentsFake NowPayments { get; } = new();
+
+    protected override IDictionary<string, string?> Settings(TestDatabase database)
+    {
+        NowPayments.StartAsync().GetAwaiter().GetResult();
+        var settings = base.Settings(database);
+        settings["NOWPAYMENTS_IPN_SECRET"] = IpnSecret;
+        settings["NOWPAYMENTS_API_KEY"] = ApiKey;
+        settings["NOWPAYMENTS_API_URL"] = NowPayments.Url.ToString();
+        return settings;
+    }
+
+    // Registered through a factory so the host disposes the fake with itself.
+    protected override void ConfigureServices(IServiceCollection services) => services.AddSingleton(_ => NowPayments);
+}
+
+/// <summary>Checkout switched off: IPNs must still land.</summary>
+public sealed class PaymentsDisabledApp : PaymentsApp
+{
     protected override IDictionary<string, string?> Settings(TestDatabase database)
     {
         var settings = base.Settings(database);
-        settings["NOWPAYMENTS_IPN_SECRET"] = IpnSecret;
-        settings["NOWPAYMENTS_API_KEY"] = "test-api-key";
+        settings["FEATURE_CRYPTO_PAYMENTS_ENABLED"] = "false";
         return settings;
     }
 }
