@@ -3,6 +3,7 @@ using Freeside.Features.Common.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Quartz;
 using Freeside.Features.Payments.NowPayments;
 
 namespace Freeside.Features.Payments;
@@ -22,6 +23,8 @@ public sealed class PaymentsCapability : ICapability
         services.TryAddSingleton(new IpnVerifier(payments.IpnSecret));
         services.AddHttpClient(NowPaymentsClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan);
         services.TryAddSingleton<NowPaymentsClient>();
+        services.TryAddScoped<PaymentTransitions>();
+        services.ConfigureAllQuartzSchedulers(PaymentsJobs.Schedule);
         services.TryAddSingleton(new PaymentLinks(payments.IpnCallbackUrl ?? new Uri(settings.PublicUrls[0], "/api/crypto/webhook")));
     }
 }

@@ -1,4 +1,5 @@
 using Carter;
+using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Identity.Sessions;
 using MediatR;
@@ -45,7 +46,32 @@ public sealed class PaymentsEndpoints : ICarterModule
             .WithSummary("A payment's status and what it means for the payer (the payer, the community's admins, the platform admin).")
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound);
+
+        app.MapGet("/api/v1/admin/payments", AdminListAsync)
+            .WithTags("Payments")
+            .RequirePlatformAdmin()
+            .WithName("ListPayments")
+            .WithSummary("Payments for the platform admin: status=stuck (default; open for over 30 minutes), unmatched (IPNs no payment claimed) or all; limit ≤ 100, cursor from next_cursor.")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesValidationProblem();
+
+        app.MapPost("/api/v1/admin/payments/{paymentId:guid}/reconcile", AdminReconcileAsync)
+            .WithTags("Payments")
+            .RequirePlatformAdmin()
+            .WithName("ReconcilePayment")
+            .WithSummary("Asks NOWPayments where the payment stands now and applies it through the state machine (platform admin; logged).")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status502BadGateway);
     }
+
+    private static async Task<Results<Ok<ListPayments.Page>, ProblemHttpResult>> AdminListAsync(
+        string? status, int? limit, string? cursor, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new ListPayments.Query(status, limit, cursor), cancellationToken)).ToOk();
+
+    private static async Task<Results<Ok<ReconcilePayment.ReconcileView>, ProblemHttpResult>> AdminReconcileAsync(
+        Guid paymentId, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new ReconcilePayment.Command(paymentId, "platform-admin"), cancellationToken)).ToOk();
 
     public sealed record CheckoutRequest(string? PackId, string? Community, bool? Developer);
 

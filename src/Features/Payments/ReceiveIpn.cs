@@ -1,12 +1,9 @@
 using System.Text;
 using System.Text.Json;
 using FluentValidation;
-using Freeside.Features.Common;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
-using Freeside.Features.Ledger;
-using Freeside.Features.Ledger.Domain;
 using Freeside.Features.Payments.Domain;
 using MediatR;
 using Microsoft.EntityFrameworkCore;
@@ -23,8 +20,6 @@ public static class ReceiveIpn
 {
     public const int MaxBodyBytes = 64 * 1024;
 
-    public const string LotSource = "purchase";
-
     public sealed record Command(byte[] Body, string? Signature) : ICommand<Outcome>, IMovesCredits;
 
     /// <param name="Result">applied, ignored (backward or repeated), duplicate (this status was stored before), unmatched (no such payment).</param>
@@ -35,9 +30,9 @@ public static class ReceiveIpn
         public Validator() => RuleFor(c => c.Body).NotNull().Must(b => b.Length <= MaxBodyBytes).WithMessage($"An IPN body is at most {MaxBodyBytes} bytes.");
     }
 
-    public static string LotSourceRef(Guid paymentId) => $"nowpayments:{paymentId:N}";
+    public static string LotSourceRef(Guid paymentId) => PaymentTransitions.LotSourceRef(paymentId);
 
-    internal sealed class Handler(FreesideDb db, LedgerStore store, IpnVerifier verifier, PaymentsMetrics metrics, TimeProvider time)
+    internal sealed class Handler(FreesideDb db, PaymentTransitions transitions, IpnVerifier verifier, PaymentsMetrics metrics, TimeProvider time)
         : IRequestHandler<Command, Result<Outcome>>
     {
         public async Task<Result<Outcome>> Handle(Command request, CancellationToken cancellationToken)
@@ -54,8 +49,7 @@ public static class ReceiveIpn
             }
 
             var ipn = parsed.Value;
-            await db.EnterPlatformScopeAsync(cancellationToken);
-            var payment = await FindLockedAsync(ipn, cancellationToken);
+            var payment = await transitions.FindLockedAsync(ipn.OrderId, ipn.InvoiceId, cancellationToken);
             var eventId = Guid.CreateVersion7();
             var stored = await db.Database.ExecuteSqlAsync($"""
                 INSERT INTO webhook_events (id, provider, provider_payment_id, status, order_id, invoice_id, payment_id, body, received_at)
@@ -80,45 +74,10 @@ public static class ReceiveIpn
                 return new Outcome("ignored", payment.Id, payment.Status.ToWire());
             }
 
-            var effect = payment.Receive(status, new ProviderFacts(ipn.ProviderPaymentId, ipn.PayCurrency, ipn.ActuallyPaid), time.GetUtcNow());
-            if (effect == PaymentEffect.Mint)
-            {
-                await MintAsync(payment, cancellationToken);
-            }
+            var effect = await transitions.ApplyAsync(payment, status, new ProviderFacts(ipn.ProviderPaymentId, ipn.PayCurrency, ipn.ActuallyPaid), cancellationToken);
 
             metrics.Ipn(effect == PaymentEffect.Ignored ? "ignored" : "applied");
             return new Outcome(effect == PaymentEffect.Ignored ? "ignored" : "applied", payment.Id, payment.Status.ToWire());
-        }
-
-        private async Task MintAsync(Payment payment, CancellationToken cancellationToken)
-        {
-            if (payment.CommunityId is { } community)
-            {
-                await db.EnterCommunityAsync(community, cancellationToken);
-            }
-
-            var lot = Lot.Mint(Guid.CreateVersion7(), payment.AccountId, payment.CommunityId, Money.FromMicro(payment.CreditsMicro), null, store.Now,
-                $"credit pack {payment.PackId}");
-            var (minted, _) = await store.MintAsync(lot, LotSource, LotSourceRef(payment.Id), cancellationToken);
-            await store.SaveAsync(cancellationToken);
-            payment.Minted(minted.Id);
-            metrics.Minted(payment.CreditsMicro);
-        }
-
-        private async Task<Payment?> FindLockedAsync(Ipn ipn, CancellationToken cancellationToken)
-        {
-            if (ipn.OrderId is not null)
-            {
-                var byOrder = await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE order_id = {ipn.OrderId} FOR UPDATE").SingleOrDefaultAsync(cancellationToken);
-                if (byOrder is not null)
-                {
-                    return byOrder;
-                }
-            }
-
-            return ipn.InvoiceId is null
-                ? null
-                : await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE invoice_id = {ipn.InvoiceId} FOR UPDATE").SingleOrDefaultAsync(cancellationToken);
         }
     }
 

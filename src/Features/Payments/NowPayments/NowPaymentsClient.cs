@@ -103,6 +103,39 @@ public sealed partial class NowPaymentsClient
                 Text(answer.Value, "pay_currency"), Text(answer.Value, "actually_paid"));
     }
 
+    /// <summary>
+    /// The newest payment made against one of our invoices (GET /v1/payment/?invoiceId=…), or null when
+    /// nobody has paid it yet. This is how reconciliation finds a payment whose IPNs were all lost:
+    /// without an IPN we do not know NOWPayments' payment id.
+    /// </summary>
+    public async Task<Result<NowPaymentsPayment?>> FindPaymentByInvoiceAsync(string invoiceId, CancellationToken cancellationToken)
+    {
+        var answer = await CallAsync(HttpMethod.Get, "v1/payment/?invoiceId=" + Uri.EscapeDataString(invoiceId) + "&sortBy=created_at&orderBy=desc&limit=1",
+            null, cancellationToken);
+        if (answer.Error is { } error)
+        {
+            return error;
+        }
+
+        if (!answer.Value.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
+        {
+            return new NowPaymentsFailed("The payment list has no data array.");
+        }
+
+        var first = data.EnumerateArray().FirstOrDefault();
+        if (first.ValueKind != JsonValueKind.Object)
+        {
+            return Result<NowPaymentsPayment?>.Success(null);
+        }
+
+        var id = Text(first, "payment_id");
+        var status = Text(first, "payment_status");
+        return id is null || status is null
+            ? new NowPaymentsFailed("A listed payment has no payment_id or payment_status.")
+            : new NowPaymentsPayment(id, status, Text(first, "order_id"), Text(first, "invoice_id") ?? invoiceId, Text(first, "pay_currency"),
+                Text(first, "actually_paid"));
+    }
+
     /// <summary>USD with up to six decimals, from integer micro-USD; a number literal, never a double.</summary>
     internal static decimal PriceAmount(long micro) => decimal.Divide(micro, 1_000_000m);
 

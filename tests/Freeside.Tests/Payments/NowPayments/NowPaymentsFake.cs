@@ -42,6 +42,9 @@ public sealed class NowPaymentsFake : IAsyncDisposable
     /// <summary>GET /v1/payment/{id} answers: NOWPayments payment id → its current status document.</summary>
     public ConcurrentDictionary<string, object> Payments { get; } = new();
 
+    /// <summary>GET /v1/payment/?invoiceId=… answers: our invoice id → the payment made against it.</summary>
+    public ConcurrentDictionary<string, object> InvoicePayments { get; } = new();
+
     public async Task StartAsync()
     {
         await _app.StartAsync();
@@ -87,6 +90,12 @@ public sealed class NowPaymentsFake : IAsyncDisposable
                 ["invoice_url"] = $"{Url}payment/?iid={id}",
                 ["created_at"] = DateTimeOffset.UtcNow,
             });
+            return;
+        }
+
+        if (context.Request.Method == "GET" && context.Request.Path == "/v1/payment/" && context.Request.Query["invoiceId"].ToString() is { Length: > 0 } invoiceId)
+        {
+            await context.Response.WriteAsJsonAsync(new { data = InvoicePayments.TryGetValue(invoiceId, out var paid) ? new[] { paid } : [], limit = 1, page = 0 });
             return;
         }
 
