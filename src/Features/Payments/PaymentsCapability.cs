@@ -20,6 +20,15 @@ public sealed class PaymentsCapability : ICapability
     {
         services.TryAddSingleton<PaymentsMetrics>();
         var payments = settings.Capability<PaymentsSettings>();
+        if (payments.Simulator)
+        {
+            // The client talks to the stand-in on this process's own public listener.
+            payments = payments with { ApiUrl = new Uri(settings.PublicUrls[0], NowPaymentsSimulator.BasePath + "/") };
+            services.Replace(ServiceDescriptor.Singleton(payments));
+        }
+
+        services.AddHttpClient(NowPaymentsSimulator.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(10));
+        services.TryAddSingleton<NowPaymentsSimulator>();
         services.TryAddSingleton(new IpnVerifier(payments.IpnSecret));
         services.AddHttpClient(NowPaymentsClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan);
         services.TryAddSingleton<NowPaymentsClient>();

@@ -2,6 +2,7 @@ using Carter;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Identity.Sessions;
+using Freeside.Features.Payments.NowPayments;
 using MediatR;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -63,6 +64,8 @@ public sealed class PaymentsEndpoints : ICarterModule
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status502BadGateway);
+
+        SimulatorRoutes.Map(app);
     }
 
     private static async Task<Results<Ok<ListPayments.Page>, ProblemHttpResult>> AdminListAsync(

@@ -21,6 +21,9 @@ public sealed record PaymentsSettings(bool CheckoutEnabled, string? IpnSecret, s
 
     public TimeSpan CallBudget { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>NOWPAYMENTS_ENVIRONMENT=simulator: the API is the stand-in inside this process (never in Production).</summary>
+    public bool Simulator { get; init; }
+
     /// <summary>starter $5 → $5, standard $10 → $10.50 (5 % bonus), premium $25 → $27.50 (10 % bonus).</summary>
     public const string DefaultPacks = "starter:5000000:5000000,standard:10000000:10500000,premium:25000000:27500000";
 
@@ -47,9 +50,20 @@ public sealed record PaymentsSettings(bool CheckoutEnabled, string? IpnSecret, s
         }
 
         var packs = ParsePacks(configuration["FREESIDE_CREDIT_PACKS"] is { Length: > 0 } raw ? raw : DefaultPacks, errors);
-        var apiUrl = Url(configuration, "NOWPAYMENTS_API_URL", errors) ?? new Uri("https://api.nowpayments.io/");
+        var environment = configuration["NOWPAYMENTS_ENVIRONMENT"] is { Length: > 0 } rawEnvironment ? rawEnvironment : "production";
+        if (environment is not ("production" or "sandbox" or "simulator"))
+        {
+            errors.Add("NOWPAYMENTS_ENVIRONMENT: must be production, sandbox or simulator");
+        }
+        else if (environment == "simulator" && !isDevelopment)
+        {
+            errors.Add("NOWPAYMENTS_ENVIRONMENT: simulator is for development only; it is refused outside Development");
+        }
+
+        var apiUrl = Url(configuration, "NOWPAYMENTS_API_URL", errors)
+            ?? new Uri(environment == "sandbox" ? "https://api-sandbox.nowpayments.io/" : "https://api.nowpayments.io/");
         var callback = Url(configuration, "NOWPAYMENTS_IPN_CALLBACK_URL", errors);
-        return new PaymentsSettings(enabled, secret, apiKey, packs) { ApiUrl = apiUrl, IpnCallbackUrl = callback };
+        return new PaymentsSettings(enabled, secret, apiKey, packs) { ApiUrl = apiUrl, IpnCallbackUrl = callback, Simulator = environment == "simulator" };
     }
 
     private static Uri? Url(IConfiguration configuration, string name, List<string> errors)
