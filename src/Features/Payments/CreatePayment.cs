@@ -57,9 +57,11 @@ public static class CreatePayment
     {
         public async Task<Result<PaymentView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            if (!settings.CheckoutEnabled)
+            if (!settings.CheckoutAvailable)
             {
-                return new PaymentsDisabled();
+                return new PaymentsDisabled(settings.CheckoutEnabled
+                    ? "Crypto payments are not configured here (NOWPAYMENTS_API_KEY is not set)."
+                    : "Crypto payments are disabled (FEATURE_CRYPTO_PAYMENTS_ENABLED=false); payments already made still land.");
             }
 
             var pack = settings.Pack(request.PackId!)!;

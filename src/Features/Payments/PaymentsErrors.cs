@@ -12,6 +12,5 @@ public sealed record IpnMalformed(string Detail)
 public sealed record IpnTooLarge(int Limit)
     : Error(ErrorKind.Invalid, "ipn-too-large", "The IPN body is too large.", $"An IPN body is at most {Limit} bytes.");
 
-public sealed record PaymentsDisabled()
-    : Error(ErrorKind.Unavailable, "payments-disabled", "Checkout is switched off.",
-        "Crypto payments are disabled (FEATURE_CRYPTO_PAYMENTS_ENABLED=false); payments already made still land.");
+public sealed record PaymentsDisabled(string Detail)
+    : Error(ErrorKind.Unavailable, "payments-disabled", "Checkout is switched off.", Detail);

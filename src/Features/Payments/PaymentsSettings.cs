@@ -27,6 +27,9 @@ public sealed record PaymentsSettings(bool CheckoutEnabled, string? IpnSecret, s
     /// <summary>starter $5 → $5, standard $10 → $10.50 (5 % bonus), premium $25 → $27.50 (10 % bonus).</summary>
     public const string DefaultPacks = "starter:5000000:5000000,standard:10000000:10500000,premium:25000000:27500000";
 
+    /// <summary>Checkout needs the flag on and NOWPayments credentials to ask for invoices with.</summary>
+    public bool CheckoutAvailable => CheckoutEnabled && ApiKey is not null;
+
     public CreditPack? Pack(string id) => Packs.FirstOrDefault(p => string.Equals(p.Id, id, StringComparison.Ordinal));
 
     public static PaymentsSettings Load(IConfiguration configuration, bool isDevelopment, List<string> errors)
@@ -39,9 +42,16 @@ public sealed record PaymentsSettings(bool CheckoutEnabled, string? IpnSecret, s
 
         var secret = configuration["NOWPAYMENTS_IPN_SECRET"] is { Length: > 0 } s ? s : null;
         var apiKey = configuration["NOWPAYMENTS_API_KEY"] is { Length: > 0 } k ? k : null;
-        if (!isDevelopment && enabled && (secret is null || apiKey is null))
+        // A deployment that has not set up NOWPayments at all runs without checkout (503); one that asks
+        // for payments explicitly, or sets only half of the credentials, is a mistake to stop on.
+        var explicitlyEnabled = enabled && configuration["FEATURE_CRYPTO_PAYMENTS_ENABLED"] is { Length: > 0 };
+        if ((secret is null) != (apiKey is null))
         {
-            errors.Add("NOWPAYMENTS_IPN_SECRET and NOWPAYMENTS_API_KEY: both are required outside Development while FEATURE_CRYPTO_PAYMENTS_ENABLED is true");
+            errors.Add("NOWPAYMENTS_IPN_SECRET and NOWPAYMENTS_API_KEY: set both or neither");
+        }
+        else if (!isDevelopment && explicitlyEnabled && secret is null)
+        {
+            errors.Add("NOWPAYMENTS_IPN_SECRET and NOWPAYMENTS_API_KEY: both are required outside Development when FEATURE_CRYPTO_PAYMENTS_ENABLED is true");
         }
 
         if (secret is { Length: < 16 })

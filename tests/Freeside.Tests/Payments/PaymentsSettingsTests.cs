@@ -35,10 +35,19 @@ public sealed class PaymentsSettingsTests
     }
 
     [Fact]
-    public void Load_ProductionWithoutSecrets_Refuses_UnlessDisabled()
+    public void Load_ProductionExplicitlyEnabledWithoutSecrets_Refuses()
     {
-        Load(false).Errors.ShouldHaveSingleItem().ShouldContain("NOWPAYMENTS_IPN_SECRET");
+        Load(false, ("FEATURE_CRYPTO_PAYMENTS_ENABLED", "true")).Errors.ShouldHaveSingleItem().ShouldContain("NOWPAYMENTS_IPN_SECRET");
         Load(false, ("FEATURE_CRYPTO_PAYMENTS_ENABLED", "false")).Errors.ShouldBeEmpty();
-        Load(true).Errors.ShouldBeEmpty();
+        Load(false, ("NOWPAYMENTS_API_KEY", "k")).Errors.ShouldHaveSingleItem().ShouldContain("set both or neither");
+    }
+
+    [Fact]
+    public void Load_NotConfigured_RunsWithoutCheckout()
+    {
+        var (settings, errors) = Load(false);
+
+        errors.ShouldBeEmpty();
+        settings.CheckoutAvailable.ShouldBeFalse();
     }
 }
