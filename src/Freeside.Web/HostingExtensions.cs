@@ -43,7 +43,7 @@ public static class HostingExtensions
         // name order so the OpenAPI document's order does not follow file order. Validators run once,
         // in the MediatR pipeline, so Carter registers none.
         var features = typeof(FeatureRegistration).Assembly;
-        builder.Services.AddCarter(new DependencyContextAssemblyCatalog(features), carter => carter
+        builder.Services.AddCarter(new FeaturesCatalog(), carter => carter
             .WithModules([.. features.GetTypes()
                 .Where(t => t is { IsAbstract: false, IsInterface: false } && t.IsAssignableTo(typeof(ICarterModule)))
                 .OrderBy(t => t.FullName, StringComparer.Ordinal)])
@@ -122,4 +122,14 @@ public static class HostingExtensions
         app.MapCarter();
         return app;
     }
+}
+
+/// <summary>
+/// Carter's catalog reads the entry assembly's dependency context, which is missing when the host
+/// runs as `dotnet Freeside.Web.dll` (GetAssemblies threw a NullReferenceException at start-up);
+/// the modules live in one known assembly anyway.
+/// </summary>
+internal sealed class FeaturesCatalog : DependencyContextAssemblyCatalog
+{
+    public override IReadOnlyCollection<System.Reflection.Assembly> GetAssemblies() => [typeof(FeatureRegistration).Assembly];
 }
