@@ -183,6 +183,15 @@ key_encryption_key() {
   cat "$STATE/key-encryption-key"
 }
 
+# NOWPayments secrets for `run`: taken from the environment when set, else generated once under .freeside.
+nowpayments_secret() {
+  local name=$1 file="$STATE/$2"
+  if [ -n "${!name:-}" ]; then printf '%s' "${!name}"; return; fi
+  mkdir -p "$STATE"
+  [ -s "$file" ] || (umask 077; head -c 32 /dev/urandom | base64 | tr -d '/+=' > "$file")
+  cat "$file"
+}
+
 # A local chain for the demo: anvil with its state under .freeside/anvil, the demo collection
 # deployed once (tokens 1-3 minted to the demo wallet), kept across runs.
 start_anvil() {
@@ -235,6 +244,9 @@ cmd_run() {
   start_redis
   export_environment
   start_anvil
+  export NOWPAYMENTS_ENVIRONMENT="${NOWPAYMENTS_ENVIRONMENT:-simulator}"
+  export NOWPAYMENTS_IPN_SECRET; NOWPAYMENTS_IPN_SECRET="$(nowpayments_secret NOWPAYMENTS_IPN_SECRET nowpayments-ipn-secret)"
+  export NOWPAYMENTS_API_KEY; NOWPAYMENTS_API_KEY="$(nowpayments_secret NOWPAYMENTS_API_KEY nowpayments-api-key)"
   build
   dotnet "$(web_dll)" migrate
   log "starting Freeside on $WEB_URL (metrics on $MANAGEMENT_URL/metrics)"

@@ -26,6 +26,9 @@ public enum ErrorKind
     Unavailable,
     Timeout,
     Internal,
+
+    /// <summary>An upstream service (a payment provider) failed or answered nonsense: 502.</summary>
+    BadGateway,
 }
 
 /// <summary>One or more fields failed validation; mapped to a 400 ValidationProblem.</summary>

@@ -20,6 +20,7 @@ public static class ProblemMapping
         ErrorKind.TooManyRequests => StatusCodes.Status429TooManyRequests,
         ErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
         ErrorKind.Timeout => StatusCodes.Status504GatewayTimeout,
+        ErrorKind.BadGateway => StatusCodes.Status502BadGateway,
         _ => StatusCodes.Status500InternalServerError,
     };
 

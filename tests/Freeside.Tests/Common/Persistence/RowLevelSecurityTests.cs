@@ -219,6 +219,9 @@ internal static class TenantTables
             // Written only when the guard or an audit finds a broken invariant; no command makes one on purpose.
             await app.Database.ExecuteAsync(
                 $"INSERT INTO conservation_violations (account_id, community_id, invariant, source, detail, detected_at) VALUES ('{account}', '{community}', 'C1', 'audit', 'seeded', now())");
+            // Payments are written by the checkout, which needs the NOWPayments fake; a row as it writes one.
+            await app.Database.ExecuteAsync(
+                $"INSERT INTO payments (id, order_id, account_id, community_id, payer, pack_id, price_micro, credits_micro, status, created_at, updated_at) VALUES ('{Guid.NewGuid()}', 'seed-{slug}', '{account}', '{community}', '{admin}', 'starter', 5000000, 5000000, 'waiting', now(), now())");
             ids.Add(community);
         }
 

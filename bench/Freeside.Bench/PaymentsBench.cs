@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Freeside.Features.Common;
+using Freeside.Features.Common.Configuration;
+using Freeside.Features.Ledger;
+using Freeside.Features.Payments;
+using MediatR;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Freeside.Bench;
+
+/// <summary>
+/// IPN ingest: 1,000 waiting payments, each sent waiting → confirming → confirmed → sending → finished
+/// with every IPN twice, the per-payment order shuffled and payments interleaved; 64 senders push
+/// signed bodies through the real pipeline (signature check, webhook_events, row lock, state machine,
+/// mint under the conservation guard). Not over HTTP: Kestrel and routing are not what is measured.
+/// Afterwards every payment must be finished with exactly one lot of its credits, and the audit clean.
+/// </summary>
+public static class PaymentsBench
+{
+    private const int Senders = 64;
+    private const int Payments = 1000;
+    private const long CreditsMicro = 10_500_000;
+    private const string Secret = "bench-ipn-secret-0123456789abcdef";
+    private static readonly string[] Statuses = ["waiting", "confirming", "confirmed", "sending", "finished"];
+
+    public static async Task<BenchReport> RunAsync(BenchContext context)
+    {
+        await using var services = Services(context.AppConnectionString, context.OwnerConnectionString);
+        var accounts = await LedgerBench.FundAsync(services, context.OwnerConnectionString, Payments, 1);
+        var orders = await InsertPaymentsAsync(context.OwnerConnectionString, accounts);
+
+        var random = new Random(20261124);
+        var perPayment = orders.Select((order, n) => new Queue<string>(Statuses.SelectMany(s => new[] { s, s }).OrderBy(_ => random.Next())
+            .Select(status => Body(order, status, 7_000_000_000L + n)))).ToList();
+        // Interleave: repeatedly take the next IPN of a random payment that still has some.
+        var work = new ConcurrentQueue<string>();
+        var open = Enumerable.Range(0, Payments).ToList();
+        while (open.Count > 0)
+        {
+            var pick = random.Next(open.Count);
+            work.Enqueue(perPayment[open[pick]].Dequeue());
+            if (perPayment[open[pick]].Count == 0)
+            {
+                open.RemoveAt(pick);
+            }
+        }
+
+        var total = work.Count;
+        var latencies = new ConcurrentBag<double>();
+        var errors = 0L;
+        var started = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Senders).Select(_ => Task.Run(async () =>
+        {
+            while (work.TryDequeue(out var body))
+            {
+                var bytes = Encoding.UTF8.GetBytes(body);
+                var signature = Convert.ToHexStringLower(HMACSHA512.HashData(Encoding.UTF8.GetBytes(Secret), bytes));
+                var one = Stopwatch.StartNew();
+                await using var scope = services.CreateAsyncScope();
+                var result = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new ReceiveIpn.Command(bytes, signature));
+                latencies.Add(one.Elapsed.TotalMilliseconds);
+                if (!result.IsSuccess)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        })));
+        var elapsed = started.Elapsed;
+
+        var (finished, lots, credited) = await OutcomeAsync(context.OwnerConnectionString);
+        await using var auditScope = services.CreateAsyncScope();
+        var audit = await auditScope.ServiceProvider.GetRequiredService<IMediator>().Send(new AuditConservation.Command(null));
+        var samples = latencies.ToList();
+        var report = new BenchReport("payments");
+        report.Parameters["senders"] = Senders;
+        report.Parameters["payments"] = Payments;
+        report.Parameters["ipns"] = total;
+        report.Parameters["workload"] = "5 statuses per payment, each sent twice, shuffled per payment, payments interleaved; through the MediatR pipeline (not HTTP)";
+        report.Add("ipn_per_s", total / elapsed.TotalSeconds, 1000)
+            .Add("p50_ms", Percentiles.Of(samples, 50))
+            .Add("p99_ms", Percentiles.Of(samples, 99), 100, higherIsBetter: false)
+            .Add("errors", errors, 0, higherIsBetter: false)
+            .Add("credits_exact", finished == Payments && lots == Payments && credited == Payments * CreditsMicro ? 1 : 0, 1)
+            .Add("audit_ok", audit.IsSuccess && audit.Value.Status == "ok" ? 1 : 0, 1);
+        return report;
+    }
+
+    private static string Body(string orderId, string status, long providerPaymentId) =>
+        $$"""{"actually_paid":0.00021,"invoice_id":null,"order_id":"{{orderId}}","pay_currency":"btc","payment_id":{{providerPaymentId}},"payment_status":"{{status}}","price_amount":10,"price_currency":"usd"}""";
+
+    private static async Task<List<string>> InsertPaymentsAsync(string ownerConnectionString, Guid[] accounts)
+    {
+        await using var connection = new NpgsqlConnection(ownerConnectionString);
+        await connection.OpenAsync();
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO payments (id, order_id, account_id, community_id, payer, pack_id, price_micro, credits_micro, status, created_at, updated_at)
+            SELECT gen_random_uuid(), 'bench-' || a.id, a.id, a.community_id, '0x' || repeat('b', 40), 'standard', 10000000, @credits, 'waiting', now(), now()
+            FROM credit_accounts a WHERE a.id = ANY(@accounts)
+            RETURNING order_id
+            """, connection);
+        insert.Parameters.AddWithValue("credits", CreditsMicro);
+        insert.Parameters.AddWithValue("accounts", accounts);
+        var orders = new List<string>();
+        await using var reader = await insert.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            orders.Add(reader.GetString(0));
+        }
+
+        return orders;
+    }
+
+    private static async Task<(long Finished, long Lots, long Credited)> OutcomeAsync(string ownerConnectionString)
+    {
+        await using var connection = new NpgsqlConnection(ownerConnectionString);
+        await connection.OpenAsync();
+        await using var query = new NpgsqlCommand("""
+            SELECT (SELECT count(*) FROM payments WHERE status = 'finished' AND order_id LIKE 'bench-%'),
+                   (SELECT count(*) FROM credit_lots WHERE source = 'purchase'),
+                   (SELECT coalesce(sum(original), 0)::bigint FROM credit_lots WHERE source = 'purchase')
+            """, connection);
+        await using var reader = await query.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+    }
+
+    private static ServiceProvider Services(string appConnectionString, string ownerConnectionString)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["DATABASE_URL"] = appConnectionString,
+            ["DATABASE_MIGRATION_URL"] = ownerConnectionString,
+            ["FREESIDE_ADMIN_TOKEN"] = "bench-admin-token-0123456789abcdef",
+            ["FREESIDE_KEY_ENCRYPTION_KEY"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+            ["SIWE_DOMAINS"] = "app.example.com",
+            ["FREESIDE_JOBS_ENABLED"] = "false",
+            ["NOWPAYMENTS_IPN_SECRET"] = Secret,
+            ["NOWPAYMENTS_API_KEY"] = "bench-api-key",
+        }).Build();
+        var loaded = FreesideSettings.Load(configuration, isDevelopment: false);
+        var settings = loaded.Settings ?? throw new InvalidOperationException(string.Join("; ", loaded.Errors));
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddFreesideFeatures(settings, configuration);
+        return services.BuildServiceProvider();
+    }
+}
