@@ -1,6 +1,7 @@
 using Carter;
 using Freeside.Features.Common.Endpoints;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Identity.Sessions;
 using Freeside.Features.Payments.NowPayments;
 using MediatR;
@@ -23,6 +24,7 @@ public sealed class PaymentsEndpoints : ICarterModule
         app.MapPost("/api/crypto/webhook", WebhookAsync)
             .WithTags("Payments")
             .WithName("ReceiveNowPaymentsIpn")
+            .RequireOwnRateLimitPerClient(RateLimitPolicies.Webhook)
             .WithSummary("NOWPayments IPN: x-nowpayments-sig must verify; every signed IPN is acknowledged with 200, applied at most once.")
             .Accepts<object>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest)

@@ -11,6 +11,14 @@ namespace Freeside.Features.Common.RateLimiting;
 public static class RateLimitEndpoints
 {
     /// <summary>Counts each request against <paramref name="policy"/> under the caller's client IP.</summary>
+    /// <summary>
+    /// Counts the route per client IP against <paramref name="policy"/> INSTEAD of the anonymous bucket,
+    /// for unauthenticated routes whose callers are machines with their own proof (signed webhooks).
+    /// </summary>
+    public static TBuilder RequireOwnRateLimitPerClient<TBuilder>(this TBuilder builder, string policy)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.RequireRateLimitPerClient(policy).WithMetadata(new OwnRateLimit(policy));
+
     public static TBuilder RequireRateLimitPerClient<TBuilder>(this TBuilder builder, string policy)
         where TBuilder : IEndpointConventionBuilder =>
         builder.RequireRateLimit(policy, http => ClientAddress.KeyFor(http, http.RequestServices.GetRequiredService<RateLimitSettings>().TrustedProxies));
@@ -77,6 +85,12 @@ public static class RateLimitEndpoints
                 return;
             }
 
+            if (http.GetEndpoint()?.Metadata.GetMetadata<OwnRateLimit>() is not null)
+            {
+                await next(http);
+                return;
+            }
+
             var anonymous = !http.Request.Headers.ContainsKey("Authorization") && !http.Request.Cookies.ContainsKey("freeside_session");
             if (anonymous)
             {
@@ -112,3 +126,6 @@ public static class RateLimitEndpoints
         }
     }
 }
+
+/// <summary>Endpoint metadata: the route is limited by its own per-client policy, not the anonymous bucket.</summary>
+public sealed record OwnRateLimit(string Policy);

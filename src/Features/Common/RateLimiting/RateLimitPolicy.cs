@@ -41,11 +41,18 @@ public static class RateLimitPolicies
     /// <summary>POST /api/v1/auth/siwe, per wallet address named in the message.</summary>
     public const string SiweSignInPerAddress = "siwe-sign-in-address";
 
+    /// <summary>
+    /// Signed provider webhooks (NOWPayments IPNs), per client IP, instead of the anonymous bucket: a
+    /// provider retries bursts from few addresses, and every request is checked by its signature.
+    /// </summary>
+    public const string Webhook = "webhook";
+
     public static readonly IReadOnlyList<RateLimitPolicy> Defaults =
     [
         new(Anonymous, RateLimitAlgorithm.TokenBucket, 100, TimeSpan.FromMinutes(1), Burst: 20),
         new(SiweNonce, RateLimitAlgorithm.SlidingWindow, 20, TimeSpan.FromMinutes(5)),
         new(SiweSignInPerIp, RateLimitAlgorithm.SlidingWindow, 30, TimeSpan.FromMinutes(5)),
         new(SiweSignInPerAddress, RateLimitAlgorithm.SlidingWindow, 10, TimeSpan.FromMinutes(5)),
+        new(Webhook, RateLimitAlgorithm.TokenBucket, 6000, TimeSpan.FromMinutes(1), Burst: 1000),
     ];
 }

@@ -86,6 +86,47 @@ public sealed class RouteLimitedApp : RateLimitedApp
     }
 }
 
+/// <summary>Defaults, with a webhook allowance small enough to use up.</summary>
+public sealed class WebhookLimitedApp : RateLimitedApp
+{
+    protected override IDictionary<string, string?> Settings(TestDatabase database)
+    {
+        var settings = base.Settings(database);
+        settings["FREESIDE_RATE_LIMIT_WEBHOOK"] = "5/60s,burst=5";
+        return settings;
+    }
+}
+
+public sealed class WebhookRateLimitTests(WebhookLimitedApp app) : IClassFixture<WebhookLimitedApp>
+{
+    [Fact]
+    public async Task Webhook_BurstBeyondTheAnonymousBucket_CountedByItsOwnPolicyOnly()
+    {
+        var client = app.ClientFrom(RateLimitedApp.RandomIp());
+
+        // 30 unsigned IPNs in a row: more than the anonymous burst of 20, beyond the webhook's own 5.
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 30; i++)
+        {
+            using var body = new StringContent("""{"payment_id":1,"payment_status":"finished"}""", System.Text.Encoding.UTF8, "application/json");
+            statuses.Add((await client.PostAsync("/api/crypto/webhook", body)).StatusCode);
+        }
+
+        statuses.Take(5).ShouldAllBe(s => s == HttpStatusCode.Unauthorized);
+        statuses.Skip(5).ShouldAllBe(s => s == HttpStatusCode.TooManyRequests);
+        using (var last = new StringContent("{}", System.Text.Encoding.UTF8, "application/json"))
+        {
+            await (await client.PostAsync("/api/crypto/webhook", last)).ShouldBeRateLimitedAsync(limit: 5);
+        }
+
+        // The anonymous bucket (burst 20) was not touched by the 31 IPNs.
+        for (var i = 0; i < 20; i++)
+        {
+            (await client.GetAsync("/api/v1/communities/no-such-community")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        }
+    }
+}
+
 /// <summary>As <see cref="RouteLimitedApp"/>, with Redis configured but unreachable.</summary>
 public sealed class RouteLimitedNoRedisApp : RateLimitedApp
 {
