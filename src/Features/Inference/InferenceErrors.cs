@@ -1,0 +1,34 @@
+using Freeside.Features.Common.Errors;
+
+namespace Freeside.Features.Inference;
+
+/// <summary>finn could not be reached, answered 502/503 on every attempt, or its breaker is open.</summary>
+public sealed record FinnUnavailable(string Detail)
+    : Error(ErrorKind.Unavailable, "finn-unavailable", "The inference engine is unavailable.", Detail);
+
+/// <summary>finn sent no first byte within the first-byte timeout.</summary>
+public sealed record FinnTimedOut(TimeSpan After)
+    : Error(ErrorKind.Timeout, "finn-first-byte-timeout", "The inference engine did not answer in time.",
+        $"finn sent nothing within {After.TotalSeconds:0.###} s; nothing was charged.");
+
+/// <summary>finn speaks a contract of another major version; talking to it could mis-bill.</summary>
+public sealed record FinnContractMismatch(string Version)
+    : Error(ErrorKind.Unavailable, "finn-contract-mismatch", "The inference engine speaks another contract version.",
+        $"finn reports contract version '{Version}', Freeside speaks 7.x.");
+
+/// <summary>finn refused the call with one of the contract's error codes.</summary>
+public sealed record FinnRefused(int Status, string Code, string Detail)
+    : Error(KindFor(Status), "finn-refused", "The inference engine refused the call.", Detail)
+{
+    public override IReadOnlyDictionary<string, object?> Extensions { get; } =
+        new Dictionary<string, object?> { ["finn_code"] = Code, ["finn_status"] = Status };
+
+    // Any other refusal (a token or body finn would not take) is not the caller's doing: answer as an unavailable upstream.
+    private static ErrorKind KindFor(int status) => status switch
+    {
+        402 => ErrorKind.PaymentRequired,
+        403 => ErrorKind.Forbidden,
+        429 => ErrorKind.TooManyRequests,
+        _ => ErrorKind.Unavailable,
+    };
+}
