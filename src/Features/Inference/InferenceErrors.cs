@@ -32,3 +32,16 @@ public sealed record FinnRefused(int Status, string Code, string Detail)
         _ => ErrorKind.Unavailable,
     };
 }
+
+/// <summary>AGENT_ENABLED=false: the kill switch is on.</summary>
+public sealed record AgentsDisabled()
+    : Error(ErrorKind.Unavailable, "agents-disabled", "Agents are switched off.", "Chat is disabled on this Freeside (AGENT_ENABLED=false); nothing was reserved.");
+
+/// <summary>The caller asked for a pool its tier does not include; refused before any money moves.</summary>
+public sealed record PoolNotInTier(string Pool, string Tier)
+    : Error(ErrorKind.Forbidden, "pool-not-in-tier", "The pool is not part of your tier.", $"Pool '{Pool}' is not available to tier '{Tier}'.");
+
+/// <summary>finn answered from a pool outside the allowed set: the call is charged nothing.</summary>
+public sealed record PoolClaimViolation(string Pool)
+    : Error(ErrorKind.Unavailable, "pool-claim-violation", "The inference engine used a pool it may not use.",
+        $"finn reported pool '{Pool}', outside the pools allowed for this call; nothing was charged.");

@@ -133,6 +133,9 @@ public sealed class FinnWire
 
     public int Sent => Volatile.Read(ref _sent);
 
+    /// <summary>The fault for calls from the app's own requests (an AsyncLocal does not flow into the test server).</summary>
+    public string? Fault { get; set; }
+
     internal void Count() => Interlocked.Increment(ref _sent);
 }
 
@@ -150,7 +153,7 @@ public sealed class FinnFaultHandler(FinnWire wire) : DelegatingHandler
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         wire.Count();
-        if (CurrentFault.Value is { } fault)
+        if ((CurrentFault.Value ?? wire.Fault) is { } fault)
         {
             request.Headers.Add("X-Finn-Fault", fault);
         }
@@ -198,8 +201,14 @@ public class FreesideWithFinn : FreesideApp, IAsyncLifetime
         services.AddHttpClient(FinnClient.HttpClientName).AddHttpMessageHandler(() => new FinnFaultHandler(Wire));
     }
 
+    /// <summary>Runs before the host starts (and so before <see cref="Settings"/> is read).</summary>
+    protected virtual Task BeforeStartAsync() => Task.CompletedTask;
+
+    protected virtual Task AfterStopAsync() => Task.CompletedTask;
+
     public new async Task InitializeAsync()
     {
+        await BeforeStartAsync();
         await base.InitializeAsync();
         if (StartStub)
         {
@@ -215,5 +224,6 @@ public class FreesideWithFinn : FreesideApp, IAsyncLifetime
         }
 
         await base.DisposeAsync();
+        await AfterStopAsync();
     }
 }
