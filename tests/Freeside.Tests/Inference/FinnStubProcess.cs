@@ -150,15 +150,34 @@ public sealed class FinnFaultHandler(FinnWire wire) : DelegatingHandler
         return new Reset();
     }
 
-    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         wire.Count();
-        if ((CurrentFault.Value ?? wire.Fault) is { } fault)
+        if ((CurrentFault.Value ?? wire.Fault ?? await FaultInBodyAsync(request, cancellationToken)) is { } fault)
         {
             request.Headers.Add("X-Finn-Fault", fault);
         }
 
-        return base.SendAsync(request, cancellationToken);
+        return await base.SendAsync(request, cancellationToken);
+    }
+
+    /// <summary>A chat message may carry "[fault:…]", so concurrent chats can each ask for their own fault.</summary>
+    private static async Task<string?> FaultInBodyAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (request.Content is null)
+        {
+            return null;
+        }
+
+        var body = await request.Content.ReadAsStringAsync(cancellationToken);
+        var start = body.IndexOf("[fault:", StringComparison.Ordinal);
+        if (start < 0)
+        {
+            return null;
+        }
+
+        var end = body.IndexOf(']', start);
+        return body[(start + 7)..end];
     }
 
     private sealed class Reset : IDisposable
