@@ -48,8 +48,10 @@ public static partial class Chat
 {
     public const int MaxMessageBytes = 8 * 1024;
     public const int MaxTokens = 512;
+    public const int ContextMessages = 20;
 
-    public sealed record Command(string Slug, string TokenId, EthereumAddress Wallet, string Message, string? Pool, ChatSource Source, IChatSink Sink)
+    public sealed record Command(
+        string Slug, string TokenId, EthereumAddress Wallet, string Message, string? Pool, ChatSource Source, IChatSink Sink, Guid? ConversationId = null)
         : IRequest<Result<Outcome>>;
 
     public sealed record Started(Guid ConversationId, Guid MessageId, string Pool, string PersonalityId);
@@ -58,6 +60,10 @@ public static partial class Chat
 
     /// <summary>How the call was settled.</summary>
     public sealed record Outcome(Guid MessageId, Guid ReservationId, string Pool, long HeldMicro, long ChargedMicro, string BillingMethod, bool Completed);
+
+    private sealed record FinnMessage(string Role, string Content);
+
+    private static readonly JsonSerializerOptions FinnJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public sealed class Validator : AbstractValidator<Command>
     {
@@ -79,6 +85,8 @@ public static partial class Chat
         LedgerBatcher ledger,
         InferenceSettings settings,
         InferenceMetrics metrics,
+        IMediator mediator,
+        TimeProvider time,
         ILogger<Handler> logger) : IRequestHandler<Command, Result<Outcome>>
     {
         public async Task<Result<Outcome>> Handle(Command request, CancellationToken cancellationToken)
@@ -126,11 +134,30 @@ public static partial class Chat
             }
 
             var messageId = Guid.NewGuid();
-            var conversationId = Guid.NewGuid();
             var nftId = S2SJwtSigner.NftId(community.ChainId, community.CollectionAddress, request.TokenId);
-            var messages = new[] { new { role = "user", content = request.Message } };
-            var body = JsonSerializer.SerializeToUtf8Bytes(new { messages, max_tokens = MaxTokens });
-            var promptTokens = PoolCatalog.EstimateTokens(messages.Sum(m => (long)m.content.Length));
+            var wallet = request.Wallet.ToChecksumString().ToLowerInvariant();
+            var conversationId = request.ConversationId ?? Guid.NewGuid();
+            var context = request.ConversationId is { } asked
+                ? await db.ReadInCommunityAsync(community.Id, ct => db.Set<AgentMessage>().AsNoTracking()
+                    .Where(m => m.ConversationId == asked && m.CommunityId == community.Id && m.NftId == nftId && m.AuthorWallet == wallet)
+                    .OrderByDescending(m => m.CreatedAt).ThenByDescending(m => m.Id).Take(ContextMessages)
+                    .Select(m => new FinnMessage(m.Role, m.Content)).ToListAsync(ct), cancellationToken)
+                : [];
+            if (request.ConversationId is not null && context.Count == 0)
+            {
+                return new NotFound("conversation", conversationId.ToString());
+            }
+
+            context.Reverse();
+            var messages = context.Take(ContextMessages - 1).Append(new FinnMessage("user", request.Message)).ToList();
+            if (messages.Count > ContextMessages)
+            {
+                messages = messages[^ContextMessages..];
+            }
+
+            var body = JsonSerializer.SerializeToUtf8Bytes(new { messages, max_tokens = MaxTokens }, FinnJson);
+            var promptTokens = PoolCatalog.EstimateTokens(messages.Sum(m => (long)m.Content.Length));
+            var askedAt = time.GetUtcNow();
             var worstCase = PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, MaxTokens);
 
             var key = "chat:" + messageId.ToString("N");
@@ -174,6 +201,7 @@ public static partial class Chat
             metrics.FirstToken(poolUsed, clock.Elapsed);
             var filter = new AntiNarrationFilter();
             var delivered = new StringBuilder();
+            var shown = new StringBuilder();
             FinnUsage? usage = null;
             FinnEnded? ended = null;
             FinnFailed? failed = null;
@@ -189,6 +217,7 @@ public static partial class Chat
                         case FinnChunk chunk:
                             delivered.Append(chunk.Delta);
                             var safe = filter.Push(chunk.Delta);
+                            shown.Append(safe);
                             if (safe.Length > 0)
                             {
                                 await request.Sink.TokenAsync(safe, cancellationToken);
@@ -209,6 +238,7 @@ public static partial class Chat
 
                 if (filter.Flush() is { Length: > 0 } rest)
                 {
+                    shown.Append(rest);
                     await request.Sink.TokenAsync(rest, cancellationToken);
                 }
             }
@@ -257,6 +287,26 @@ public static partial class Chat
             }
 
             metrics.Finalized(billing, completed ? "completed" : "partial");
+            var source = request.Source.ToString().ToLowerInvariant();
+            var recorded = await mediator.Send(new RecordExchange.Command(community.Id,
+            [
+                new AgentMessage
+                {
+                    Id = Guid.NewGuid(), ConversationId = conversationId, NftId = nftId, CommunityId = community.Id, Source = source,
+                    AuthorWallet = wallet, Role = "user", Content = request.Message, CreatedAt = askedAt,
+                },
+                new AgentMessage
+                {
+                    Id = messageId, ConversationId = conversationId, NftId = nftId, CommunityId = community.Id, Source = source,
+                    AuthorWallet = wallet, Role = "assistant", Content = shown.ToString(), PoolId = poolUsed,
+                    TokensInput = (int)Math.Min(inputTokens, int.MaxValue), TokensOutput = (int)Math.Min(outputTokens, int.MaxValue),
+                    CostMicro = finalized.Value.ChargedMicro, CreatedAt = time.GetUtcNow(),
+                },
+            ]), CancellationToken.None);
+            if (!recorded.IsSuccess)
+            {
+                LogRecordFailed(logger, conversationId, recorded.Error!.Type);
+            }
             metrics.Settled(poolUsed, inputTokens, outputTokens, finalized.Value.ChargedMicro, clock.Elapsed);
             if (!callerGone)
             {
@@ -301,6 +351,9 @@ public static partial class Chat
 
         [LoggerMessage(Level = LogLevel.Error, Message = "Finalizing reservation {ReservationId} failed with {Error}; the orphan sweep will release it")]
         private static partial void LogFinalizeFailed(ILogger logger, Guid reservationId, string error);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Storing a turn of conversation {ConversationId} failed with {Error}; the charge stands")]
+        private static partial void LogRecordFailed(ILogger logger, Guid conversationId, string error);
 
         [LoggerMessage(Level = LogLevel.Error, Message = "Releasing reservation {ReservationId} failed with {Error}; the orphan sweep will release it")]
         private static partial void LogReleaseFailed(ILogger logger, Guid reservationId, string error);

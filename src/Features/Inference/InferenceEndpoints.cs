@@ -30,13 +30,13 @@ public sealed class InferenceEndpoints : ICarterModule
             .ProducesProblem(StatusCodes.Status504GatewayTimeout);
     }
 
-    public sealed record ChatRequest(string? Message, string? Pool);
+    public sealed record ChatRequest(string? Message, string? Pool, Guid? ConversationId);
 
     private static async Task<Results<EmptyHttpResult, ProblemHttpResult>> ChatAsync(
         string slug, string tokenId, ChatRequest body, HttpContext http, IMediator mediator, CancellationToken cancellationToken)
     {
         var sink = new SseChatSink(http.Response);
-        var result = await mediator.Send(new Chat.Command(slug, tokenId, http.Caller().Address, body.Message ?? "", body.Pool, ChatSource.Web, sink),
+        var result = await mediator.Send(new Chat.Command(slug, tokenId, http.Caller().Address, body.Message ?? "", body.Pool, ChatSource.Web, sink, body.ConversationId),
             cancellationToken);
         if (result.IsSuccess)
         {

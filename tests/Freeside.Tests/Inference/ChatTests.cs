@@ -184,6 +184,36 @@ public sealed class ChatTests(ChatApp app) : IClassFixture<ChatApp>
     }
 
     [Fact]
+    public async Task Chat_FollowUp_StoresBothTurnsInTheConversation()
+    {
+        await SeedAsync();
+        var first = ChatHttp.Events(await (await ChatHttp.ChatAsync(app, TestWallet.Demo, Slug, "1", new { message = "first question" })).Content.ReadAsStringAsync());
+        var conversation = first[0].Data.GetProperty("conversation_id").GetGuid();
+
+        var second = await ChatHttp.ChatAsync(app, TestWallet.Demo, Slug, "1", new { message = "second question", conversation_id = conversation });
+
+        ChatHttp.Events(await second.Content.ReadAsStringAsync())[0].Data.GetProperty("conversation_id").GetGuid().ShouldBe(conversation);
+        (await app.Database.ScalarAsync<string>(
+            "SELECT string_agg(role || ':' || left(content, 15), '|' ORDER BY created_at) FROM agent_messages WHERE conversation_id = @c", ("c", conversation)))
+            .ShouldBe("user:first question|assistant:the quiet signa|user:second question|assistant:the quiet signa");
+        (await app.Database.ScalarAsync<long>(
+            "SELECT count(*) FROM agent_messages WHERE conversation_id = @c AND role = 'assistant' AND cost_micro > 0 AND source = 'web'", ("c", conversation)))
+            .ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task Chat_UnknownConversation_Is404AndReservesNothing()
+    {
+        await SeedAsync();
+        var reservations = await ChatHttp.ReservationsAsync(app);
+
+        var response = await ChatHttp.ChatAsync(app, TestWallet.Demo, Slug, "1", new { message = "hi", conversation_id = Guid.NewGuid() });
+
+        response.StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await ChatHttp.ReservationsAsync(app)).ShouldBe(reservations);
+    }
+
+    [Fact]
     public async Task Chat_BalanceTooLow_Is402AndReservesNothing()
     {
         await ChatHttp.CommunityAsync(app, "chat-poor", app.Chain.Collection, grantMicro: 0);

@@ -219,6 +219,14 @@ internal static class TenantTables
             // Written only when the guard or an audit finds a broken invariant; no command makes one on purpose.
             await app.Database.ExecuteAsync(
                 $"INSERT INTO conservation_violations (account_id, community_id, invariant, source, detail, detected_at) VALUES ('{account}', '{community}', 'C1', 'audit', 'seeded', now())");
+            (await app.SendAsync(new Freeside.Features.Inference.RecordExchange.Command(community,
+            [
+                new Freeside.Features.Inference.AgentMessage
+                {
+                    Id = Guid.NewGuid(), ConversationId = Guid.NewGuid(), NftId = "eip155:31337/0x" + new string('a', 40) + "/1", CommunityId = community,
+                    Source = "web", AuthorWallet = admin, Role = "user", Content = "seed", CreatedAt = DateTimeOffset.UtcNow,
+                },
+            ]))).IsSuccess.ShouldBeTrue();
             ids.Add(community);
         }
 
