@@ -70,7 +70,7 @@ public static partial class Chat
         public Validator()
         {
             RuleFor(c => c.Slug).NotEmpty().MaximumLength(63);
-            RuleFor(c => c.TokenId).Must(t => BigInteger.TryParse(t, System.Globalization.NumberStyles.None, null, out _) && t.Length <= 78)
+            RuleFor(c => c.TokenId).Must(AgentAccess.IsTokenId)
                 .WithMessage("token_id must be a decimal ERC-721 token id.");
             RuleFor(c => c.Message).NotEmpty()
                 .Must(m => Encoding.UTF8.GetByteCount(m) <= MaxMessageBytes).WithMessage($"message must be at most {MaxMessageBytes} bytes of UTF-8.");
@@ -96,30 +96,13 @@ public static partial class Chat
                 return new AgentsDisabled();
             }
 
-            var found = await db.CommunityBySlugAsync(request.Slug, cancellationToken);
-            if (found.Error is { } notFound)
+            var agent = await AgentAccess.ResolveAsync(db, ownership, request.Slug, request.TokenId, request.Wallet, cancellationToken);
+            if (!agent.IsSuccess)
             {
-                return notFound;
+                return agent.Error!;
             }
 
-            var community = found.Value;
-            var tokenId = BigInteger.Parse(request.TokenId, System.Globalization.CultureInfo.InvariantCulture);
-            var owner = await ownership.OwnerOfAsync(community.ChainId, community.CollectionAddress, tokenId, cancellationToken);
-            if (!owner.IsSuccess)
-            {
-                return owner.Error!;
-            }
-
-            if (owner.Value is null)
-            {
-                return new NotFound("token", request.TokenId);
-            }
-
-            if (owner.Value != request.Wallet)
-            {
-                return new AccessDenied($"Only the wallet that owns token {request.TokenId} may talk to its agent.");
-            }
-
+            var community = agent.Value.Community;
             var allowed = PoolCatalog.AllowedFor(community.DefaultAccessLevel);
             if (request.Pool is { } pool && !allowed.Contains(pool))
             {
@@ -134,8 +117,8 @@ public static partial class Chat
             }
 
             var messageId = Guid.NewGuid();
-            var nftId = S2SJwtSigner.NftId(community.ChainId, community.CollectionAddress, request.TokenId);
-            var wallet = request.Wallet.ToChecksumString().ToLowerInvariant();
+            var nftId = agent.Value.NftId;
+            var wallet = agent.Value.Wallet;
             var conversationId = request.ConversationId ?? Guid.NewGuid();
             var context = request.ConversationId is { } asked
                 ? await db.ReadInCommunityAsync(community.Id, ct => db.Set<AgentMessage>().AsNoTracking()

@@ -28,7 +28,33 @@ public sealed class InferenceEndpoints : ICarterModule
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .ProducesProblem(StatusCodes.Status504GatewayTimeout);
+
+        group.MapGet("/agents/{slug}/{tokenId}/conversations", ConversationsAsync)
+            .RequireSession()
+            .WithName("ListAgentConversations")
+            .WithSummary("Your conversations with the agent of an NFT you own, newest first.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        group.MapGet("/agents/{slug}/{tokenId}/conversations/{conversationId:guid}/messages", MessagesAsync)
+            .RequireSession()
+            .WithName("ListAgentMessages")
+            .WithSummary("A conversation's messages, newest first; page with before=<last message id>.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
     }
+
+    private static async Task<Results<Ok<IReadOnlyList<ListConversations.ConversationView>>, ProblemHttpResult>> ConversationsAsync(
+        string slug, string tokenId, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new ListConversations.Query(slug, tokenId, http.Caller().Address), cancellationToken)).ToOk();
+
+    private static async Task<Results<Ok<ListMessages.MessagePage>, ProblemHttpResult>> MessagesAsync(
+        string slug, string tokenId, Guid conversationId, Guid? before, int? limit, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new ListMessages.Query(slug, tokenId, http.Caller().Address, conversationId, before, limit), cancellationToken)).ToOk();
 
     public sealed record ChatRequest(string? Message, string? Pool, Guid? ConversationId);
 

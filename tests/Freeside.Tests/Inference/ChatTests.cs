@@ -202,6 +202,41 @@ public sealed class ChatTests(ChatApp app) : IClassFixture<ChatApp>
     }
 
     [Fact]
+    public async Task Conversations_Owner_ListsAndPagesMessagesNewestFirst()
+    {
+        await SeedAsync();
+        var first = ChatHttp.Events(await (await ChatHttp.ChatAsync(app, TestWallet.Demo, Slug, "4", new { message = "page one" })).Content.ReadAsStringAsync());
+        var conversation = first[0].Data.GetProperty("conversation_id").GetGuid();
+        await ChatHttp.ChatAsync(app, TestWallet.Demo, Slug, "4", new { message = "page two", conversation_id = conversation });
+        var owner = app.CreateClient().WithBearer(await IdentityHttp.SessionTokenAsync(app, TestWallet.Demo));
+
+        var list = await owner.GetFromJsonAsync<JsonElement>($"/api/v1/agents/{Slug}/4/conversations");
+        var mine = list.EnumerateArray().Single(c => c.GetProperty("conversation_id").GetGuid() == conversation);
+        mine.GetProperty("messages").GetInt32().ShouldBe(4);
+
+        var contents = new List<string>();
+        string? before = null;
+        for (var page = 0; page < 10; page++)
+        {
+            var body = await owner.GetFromJsonAsync<JsonElement>(
+                $"/api/v1/agents/{Slug}/4/conversations/{conversation}/messages?limit=3" + (before is null ? "" : "&before=" + before));
+            contents.AddRange(body.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("role").GetString() + ":" + m.GetProperty("content").GetString()![..6]));
+            if (body.GetProperty("next_before").ValueKind == JsonValueKind.Null)
+            {
+                break;
+            }
+
+            before = body.GetProperty("next_before").GetString();
+        }
+
+        contents.ShouldBe(["assistant:the qu", "user:page t", "assistant:the qu", "user:page o"]);
+        var stranger = app.CreateClient().WithBearer(await IdentityHttp.SessionTokenAsync(app, TestWallet.Deployer));
+        (await stranger.GetAsync($"/api/v1/agents/{Slug}/4/conversations")).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await stranger.GetAsync($"/api/v1/agents/{Slug}/4/conversations/{conversation}/messages")).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await app.CreateClient().GetAsync($"/api/v1/agents/{Slug}/4/conversations")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
     public async Task Chat_UnknownConversation_Is404AndReservesNothing()
     {
         await SeedAsync();
