@@ -5,6 +5,7 @@ using System.Text.Json;
 using FluentValidation;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Persistence;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Communities;
 using Freeside.Features.Identity.Ethereum;
 using Freeside.Features.Identity.Ownership;
@@ -86,6 +87,7 @@ public static partial class Chat
         InferenceSettings settings,
         InferenceMetrics metrics,
         IMediator mediator,
+        RateLimiter limiter,
         TimeProvider time,
         ILogger<Handler> logger) : IRequestHandler<Command, Result<Outcome>>
     {
@@ -107,6 +109,19 @@ public static partial class Chat
             if (request.Pool is { } pool && !allowed.Contains(pool))
             {
                 return new PoolNotInTier(pool, PoolCatalog.Tier(community.DefaultAccessLevel));
+            }
+
+            var tier = PoolCatalog.Tier(community.DefaultAccessLevel);
+            foreach (var (dimension, limitKey) in new[]
+            {
+                ("burst", agent.Value.Wallet), ("user", agent.Value.Wallet), ("channel", request.Source + ":" + agent.Value.NftId), ("community", community.Id.ToString()),
+            })
+            {
+                var decision = await limiter.AcquireAsync(RateLimitPolicies.ChatPolicy(dimension, tier), limitKey, cancellationToken);
+                if (!decision.Allowed)
+                {
+                    return new ChatRateLimited(dimension, decision);
+                }
             }
 
             var accountId = await db.ReadInCommunityAsync(community.Id, ct => db.Set<CreditAccount>().AsNoTracking()

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Carter;
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Identity.Sessions;
 using MediatR;
 using Microsoft.AspNetCore.Builder;
@@ -18,6 +19,8 @@ public sealed class InferenceEndpoints : ICarterModule
         var group = app.MapGroup("/api/v1").WithTags("Agents");
         group.MapPost("/agents/{slug}/{tokenId}/chat", ChatAsync)
             .RequireSession()
+            .WithRateLimitHeaders()
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .WithName("ChatWithAgent")
             .WithSummary("Talk to the agent of an NFT you own; streams Server-Sent Events start, token…, then end or error.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
@@ -74,6 +77,11 @@ public sealed class InferenceEndpoints : ICarterModule
             // Headers are gone: the failure can only travel as the stream's last event.
             await sink.ErrorAsync(result.Error!.Type, result.Error.Detail, cancellationToken);
             return TypedResults.Empty;
+        }
+
+        if (result.Error is ChatRateLimited limited)
+        {
+            http.Response.Headers["X-RateLimit-Policy"] = limited.Dimension;
         }
 
         return result.Error!.ToProblem();

@@ -1,4 +1,5 @@
 using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.RateLimiting;
 
 namespace Freeside.Features.Inference;
 
@@ -45,3 +46,19 @@ public sealed record PoolNotInTier(string Pool, string Tier)
 public sealed record PoolClaimViolation(string Pool)
     : Error(ErrorKind.Unavailable, "pool-claim-violation", "The inference engine used a pool it may not use.",
         $"finn reported pool '{Pool}', outside the pools allowed for this call; nothing was charged.");
+
+/// <summary>One of the four chat limits (burst, user, channel, community) is used up; nothing was reserved.</summary>
+public sealed record ChatRateLimited(string Dimension, RateLimitDecision Decision)
+    : Error(ErrorKind.TooManyRequests, "rate-limited", "Too many requests.",
+        $"The chat '{Dimension}' limit ({Decision.Policy.Describe()}) is used up; retry after {Decision.RetryAfterSeconds} s.")
+{
+    public override IReadOnlyDictionary<string, object?> Extensions { get; } = new Dictionary<string, object?>
+    {
+        ["policy"] = Decision.Policy.Name,
+        ["dimension"] = Dimension,
+        ["limit"] = Decision.Limit,
+        ["remaining"] = Decision.Remaining,
+        ["reset"] = Decision.ResetUnixSeconds,
+        ["retry_after"] = Decision.RetryAfterSeconds,
+    };
+}

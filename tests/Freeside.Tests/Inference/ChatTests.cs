@@ -24,7 +24,7 @@ public class ChatApp : FreesideWithFinn
         }
     }
 
-    private async Task MintAsync(string contract, Freeside.Features.Identity.Ethereum.EthereumAddress to, int tokenId)
+    protected async Task MintAsync(string contract, Freeside.Features.Identity.Ethereum.EthereumAddress to, int tokenId)
     {
         const string mint = "40c10f19"; // mint(address,uint256), owner only: the deployer
         var data = "0x" + mint + Freeside.Features.Identity.Ownership.Erc721Abi.Word(to) + Freeside.Features.Identity.Ownership.Erc721Abi.Word(tokenId);
@@ -380,5 +380,59 @@ public sealed class ChatKillSwitchTests(AgentsOff app) : IClassFixture<AgentsOff
         (await response.Content.ReadAsStringAsync()).ShouldContain("agents-disabled");
         (await ChatHttp.ReservationsAsync(app)).ShouldBe(0);
         app.Wire.Sent.ShouldBe(0);
+    }
+}
+
+/// <summary>The chat limits at their real defaults (every other class raises them out of reach).</summary>
+public sealed class ChatLimitsApp : ChatApp
+{
+    /// <summary>A wallet of this run only, so the limits in the shared Redis start full whatever ran before.</summary>
+    public TestWallet Holder { get; } = new("0x" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+
+    protected override async Task BeforeStartAsync()
+    {
+        await base.BeforeStartAsync();
+        await MintAsync(Chain.Collection, Holder.Address, 20);
+    }
+
+    protected override IDictionary<string, string?> Settings(TestDatabase database)
+    {
+        var settings = base.Settings(database);
+        foreach (var key in settings.Keys.Where(k => k.StartsWith("FREESIDE_RATE_LIMIT_CHAT_", StringComparison.Ordinal)).ToList())
+        {
+            settings.Remove(key);
+        }
+
+        return settings;
+    }
+}
+
+public sealed class ChatRateLimitTests(ChatLimitsApp app) : IClassFixture<ChatLimitsApp>
+{
+    [Fact]
+    public async Task Chat_FreeTierBurstUsedUp_Is429NamingTheDimensionAndReservesNothing()
+    {
+        await ChatHttp.CommunityAsync(app, "limits-free", app.Chain.Collection, level: "free");
+        var client = app.CreateClient().WithBearer(await IdentityHttp.SessionTokenAsync(app, app.Holder));
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 4; i++)
+        {
+            var response = await client.PostAsJsonAsync("/api/v1/agents/limits-free/20/chat", new { message = "hi" });
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                response.Headers.GetValues("X-RateLimit-Policy").Single().ShouldBe("burst");
+                response.Headers.RetryAfter.ShouldNotBeNull();
+                (await response.Content.ReadAsStringAsync()).ShouldContain("chat-burst-free");
+            }
+            else
+            {
+                await response.Content.ReadAsStringAsync();
+            }
+        }
+
+        // Free: a burst of 3.
+        statuses.ShouldBe([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests]);
+        (await ChatHttp.ReservationsAsync(app)).ShouldBe(3);
     }
 }
