@@ -17,5 +17,6 @@ public sealed class InferenceCapability : ICapability
         services.AddHttpClient(FinnClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan);
         services.AddSingleton<InferenceMetrics>();
         services.AddSingleton<FinnClient>();
+        services.AddSingleton<ProfileCache>();
     }
 }

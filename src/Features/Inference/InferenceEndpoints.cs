@@ -32,6 +32,13 @@ public sealed class InferenceEndpoints : ICarterModule
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .ProducesProblem(StatusCodes.Status504GatewayTimeout);
 
+        group.MapGet("/agents/{slug}/{tokenId}", ProfileAsync)
+            .WithName("GetAgentProfile")
+            .WithSummary("An agent's public profile (display name, element, summary); cached for five minutes.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
         group.MapGet("/agents/{slug}/{tokenId}/conversations", ConversationsAsync)
             .RequireSession()
             .WithName("ListAgentConversations")
@@ -50,6 +57,10 @@ public sealed class InferenceEndpoints : ICarterModule
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
     }
+
+    private static async Task<Results<Ok<GetAgentProfile.ProfileView>, ProblemHttpResult>> ProfileAsync(
+        string slug, string tokenId, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new GetAgentProfile.Query(slug, tokenId), cancellationToken)).ToOk();
 
     private static async Task<Results<Ok<IReadOnlyList<ListConversations.ConversationView>>, ProblemHttpResult>> ConversationsAsync(
         string slug, string tokenId, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>

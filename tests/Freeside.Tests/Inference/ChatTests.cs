@@ -237,6 +237,42 @@ public sealed class ChatTests(ChatApp app) : IClassFixture<ChatApp>
     }
 
     [Fact]
+    public async Task Profile_ExistingToken_ShowsFinnsSafeFieldsAndIsCached()
+    {
+        await SeedAsync();
+        var client = app.CreateClient();
+
+        var first = await client.GetAsync($"/api/v1/agents/{Slug}/8");
+        var sent = app.Wire.Sent;
+        var second = await client.GetAsync($"/api/v1/agents/{Slug}/8");
+
+        first.StatusCode.ShouldBe(HttpStatusCode.OK, await first.Content.ReadAsStringAsync());
+        var body = await first.Content.ReadFromJsonAsync<JsonElement>();
+        body.GetProperty("personality_id").GetString().ShouldStartWith("pers_");
+        body.GetProperty("display_name").GetString().ShouldNotBeNullOrEmpty();
+        new[] { "fire", "water", "earth", "air" }.ShouldContain(body.GetProperty("element").GetString());
+        var text = (await second.Content.ReadAsStringAsync()).ToLowerInvariant();
+        text.ShouldBe((await first.Content.ReadAsStringAsync()).ToLowerInvariant());
+        foreach (var term in new[] { "milady", "freetekno", "acidhouse", "chicago", "archetype", "persona\"" })
+        {
+            text.ShouldNotContain(term);
+        }
+
+        app.Wire.Sent.ShouldBe(sent);
+    }
+
+    [Fact]
+    public async Task Profile_TokenNotOnChain_Is404()
+    {
+        await SeedAsync();
+
+        var response = await app.CreateClient().GetAsync($"/api/v1/agents/{Slug}/9999");
+
+        response.StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await app.CreateClient().GetAsync($"/api/v1/agents/{Slug}/not-a-number")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
     public async Task Chat_UnknownConversation_Is404AndReservesNothing()
     {
         await SeedAsync();
