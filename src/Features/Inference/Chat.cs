@@ -158,6 +158,23 @@ public static partial class Chat
             var askedAt = time.GetUtcNow();
             var worstCase = PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, MaxTokens);
 
+            // Spent today = what this wallet's finished chats cost since UTC midnight. Chats still streaming are not
+            // counted, so concurrent chats may pass the cap by at most the burst bucket's few worst cases.
+            var dayStart = new DateTimeOffset(askedAt.UtcDateTime.Date, TimeSpan.Zero);
+            var (cap, spent) = await db.ReadInCommunityAsync(community.Id, async ct =>
+            {
+                var configured = await db.Set<AgentSettingsRow>().AsNoTracking().Where(s => s.CommunityId == community.Id)
+                    .Select(s => (long?)s.DailyCapPerWalletMicro).FirstOrDefaultAsync(ct);
+                var today = await db.Set<AgentMessage>().AsNoTracking()
+                    .Where(m => m.CommunityId == community.Id && m.AuthorWallet == wallet && m.Role == "assistant" && m.CreatedAt >= dayStart)
+                    .SumAsync(m => m.CostMicro ?? 0, ct);
+                return (configured ?? AgentSettingsRow.DefaultDailyCapPerWalletMicro, today);
+            }, cancellationToken);
+            if (spent + worstCase > cap)
+            {
+                return new DailyCapReached(cap, spent, worstCase);
+            }
+
             var key = "chat:" + messageId.ToString("N");
             var hold = await ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None);
             if (!hold.IsSuccess)

@@ -32,6 +32,15 @@ public sealed class InferenceEndpoints : ICarterModule
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .ProducesProblem(StatusCodes.Status504GatewayTimeout);
 
+        group.MapPut("/communities/{slug}/agent-settings", SettingsAsync)
+            .RequirePlatformAdminOrSession()
+            .WithName("SetAgentSettings")
+            .WithSummary("Set the community's per-wallet daily chat cap in micro-USD (a community admin's session, or the platform admin).")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
         group.MapGet("/agents/{slug}/{tokenId}", ProfileAsync)
             .WithName("GetAgentProfile")
             .WithSummary("An agent's public profile (display name, element, summary); cached for five minutes.")
@@ -57,6 +66,12 @@ public sealed class InferenceEndpoints : ICarterModule
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
     }
+
+    public sealed record AgentSettingsRequest(long? DailyCapPerWalletMicro);
+
+    private static async Task<Results<Ok<SetAgentSettings.View>, ProblemHttpResult>> SettingsAsync(
+        string slug, AgentSettingsRequest body, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new SetAgentSettings.Command(slug, body.DailyCapPerWalletMicro, http.CallerOrPlatform()?.Address), cancellationToken)).ToOk();
 
     private static async Task<Results<Ok<GetAgentProfile.ProfileView>, ProblemHttpResult>> ProfileAsync(
         string slug, string tokenId, IMediator mediator, CancellationToken cancellationToken) =>

@@ -62,3 +62,8 @@ public sealed record ChatRateLimited(string Dimension, RateLimitDecision Decisio
         ["retry_after"] = Decision.RetryAfterSeconds,
     };
 }
+
+/// <summary>The wallet's chats today plus this call's worst case would pass the community's per-wallet daily cap.</summary>
+public sealed record DailyCapReached(long CapMicro, long SpentMicro, long NeededMicro)
+    : Error(ErrorKind.PaymentRequired, "daily-cap-reached", "Your daily chat budget is used up.",
+        $"This chat may cost up to {NeededMicro} micro-USD; you have spent {SpentMicro} of your {CapMicro} micro-USD today.");

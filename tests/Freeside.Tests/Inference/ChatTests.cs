@@ -273,6 +273,33 @@ public sealed class ChatTests(ChatApp app) : IClassFixture<ChatApp>
     }
 
     [Fact]
+    public async Task Chat_DailyCapPerWallet_RefusesTheChatThatCouldPassIt()
+    {
+        await ChatHttp.CommunityAsync(app, "capped", app.Chain.Collection);
+        // Token 1 lands on reviewer: a hold of 5,123 for "hi", a charge of 242.
+        var set = await app.CreateAdminClient().PutAsJsonAsync("/api/v1/communities/capped/agent-settings", new { daily_cap_per_wallet_micro = 5_400 });
+        set.StatusCode.ShouldBe(HttpStatusCode.OK, await set.Content.ReadAsStringAsync());
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 3; i++)
+        {
+            var response = await ChatHttp.ChatAsync(app, TestWallet.Demo, "capped", "1", new { message = "hi" });
+            statuses.Add(response.StatusCode);
+            var body = await response.Content.ReadAsStringAsync();
+            if (response.StatusCode == HttpStatusCode.PaymentRequired)
+            {
+                body.ShouldContain("daily-cap-reached");
+            }
+        }
+
+        statuses.ShouldBe([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.PaymentRequired]);
+        var notAdmin = app.CreateClient().WithBearer(await IdentityHttp.SessionTokenAsync(app, TestWallet.Demo));
+        (await notAdmin.PutAsJsonAsync("/api/v1/communities/capped/agent-settings", new { daily_cap_per_wallet_micro = 9_999_999 }))
+            .StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await app.CreateAdminClient().PutAsJsonAsync("/api/v1/communities/capped/agent-settings", new { daily_cap_per_wallet_micro = -1 }))
+            .StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
     public async Task Chat_UnknownConversation_Is404AndReservesNothing()
     {
         await SeedAsync();
@@ -425,10 +452,13 @@ public sealed class ChatLimitsApp : ChatApp
     /// <summary>A wallet of this run only, so the limits in the shared Redis start full whatever ran before.</summary>
     public TestWallet Holder { get; } = new("0x" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
 
+    /// <summary>A token id of this run only: ownership answers are cached in the shared Redis too.</summary>
+    public int Token { get; } = System.Security.Cryptography.RandomNumberGenerator.GetInt32(1_000, int.MaxValue);
+
     protected override async Task BeforeStartAsync()
     {
         await base.BeforeStartAsync();
-        await MintAsync(Chain.Collection, Holder.Address, 20);
+        await MintAsync(Chain.Collection, Holder.Address, Token);
     }
 
     protected override IDictionary<string, string?> Settings(TestDatabase database)
@@ -453,7 +483,7 @@ public sealed class ChatRateLimitTests(ChatLimitsApp app) : IClassFixture<ChatLi
         var statuses = new List<HttpStatusCode>();
         for (var i = 0; i < 4; i++)
         {
-            var response = await client.PostAsJsonAsync("/api/v1/agents/limits-free/20/chat", new { message = "hi" });
+            var response = await client.PostAsJsonAsync($"/api/v1/agents/limits-free/{app.Token}/chat", new { message = "hi" });
             statuses.Add(response.StatusCode);
             if (response.StatusCode == HttpStatusCode.TooManyRequests)
             {

@@ -37,6 +37,18 @@ public sealed class M0011_Inference : Migration
                 USING (freeside_tenant_visible(community_id))
                 WITH CHECK (freeside_tenant_visible(community_id));
             GRANT SELECT, INSERT ON agent_messages TO freeside_app;
+
+            CREATE TABLE agent_settings (
+                community_id uuid PRIMARY KEY REFERENCES communities (id),
+                daily_cap_per_wallet_micro bigint NOT NULL CHECK (daily_cap_per_wallet_micro >= 0),
+                updated_at timestamptz NOT NULL
+            );
+            ALTER TABLE agent_settings ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+            CREATE POLICY agent_settings_tenant ON agent_settings
+                USING (freeside_tenant_visible(community_id))
+                WITH CHECK (freeside_tenant_visible(community_id));
+            GRANT SELECT, INSERT ON agent_settings TO freeside_app;
+            GRANT UPDATE (daily_cap_per_wallet_micro, updated_at) ON agent_settings TO freeside_app;
             """);
     }
 }

@@ -227,6 +227,7 @@ internal static class TenantTables
                     Source = "web", AuthorWallet = admin, Role = "user", Content = "seed", CreatedAt = DateTimeOffset.UtcNow,
                 },
             ]))).IsSuccess.ShouldBeTrue();
+            (await app.SendAsync(new Freeside.Features.Inference.SetAgentSettings.Command(slug, 5_000, null))).IsSuccess.ShouldBeTrue();
             ids.Add(community);
         }
 
