@@ -15,6 +15,7 @@ REDIS_PORT="${FREESIDE_REDIS_PORT:-56379}"
 WEB_URL="${FREESIDE_URLS:-http://127.0.0.1:5080}"
 ANVIL_PORT="${FREESIDE_ANVIL_PORT:-8545}"
 FINN_URL="${LOA_FINN_URL:-http://127.0.0.1:5100}"
+export LOA_FINN_URL="$FINN_URL"
 CHAIN_DIR="$ROOT/tools/chain"
 DEMO_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
 DEMO_COLLECTION=0x5FbDB2315678afecb367f032d93F642f64180aa3
@@ -275,6 +276,14 @@ seed_demo() {
     409) log "demo community already present" ;;
     *) die "seeding the demo community answered HTTP $status" ;;
   esac
+  # $5 of credits for the chat walkthrough; the idempotency key makes a restart a no-op.
+  status=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$WEB_URL/api/v1/admin/communities/demo/grants" \
+    -H "Authorization: Bearer $FREESIDE_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"amount_micro":5000000,"reason":"demo credits","idempotency_key":"demo-seed-credits"}')
+  case "$status" in
+    200|201) log "demo community has its demo credits" ;;
+    *) die "granting the demo credits answered HTTP $status" ;;
+  esac
 }
 
 print_walkthrough() {
@@ -305,6 +314,12 @@ print_walkthrough() {
     curl -s $WEB_URL/api/v1/auth/session -H "Authorization: Bearer \$SESSION"
     curl -s "$WEB_URL/api/v1/me/nfts?community=demo" -H "Authorization: Bearer \$SESSION"
     curl -s $WEB_URL/.well-known/jwks.json
+
+  Talk to the demo NFT (Server-Sent Events), then see the demo community's balance drop by cost_micro:
+    curl -s $WEB_URL/api/v1/communities/demo/balance -H "Authorization: Bearer \$(cat .freeside/admin-token)"
+    curl -sN -X POST $WEB_URL/api/v1/agents/demo/1/chat -H "Authorization: Bearer \$SESSION" \\
+      -H 'Content-Type: application/json' -d '{"message":"hello"}'
+    curl -s $WEB_URL/api/v1/communities/demo/balance -H "Authorization: Bearer \$(cat .freeside/admin-token)"
 
   Ctrl-C stops Freeside, the finn stand-in, anvil, Redis and PostgreSQL.
 EOF

@@ -94,6 +94,18 @@ public static class FinnEndpoints
             poolId = personality.PickPool(allowed);
         }
 
+        // "http-then-ok:<status>:<n>": the first n attempts of one reservation fail, later ones (new jti, same
+        // reservation) succeed, so a client's retry can be observed end to end.
+        if (fault.StartsWith("http-then-ok:", StringComparison.Ordinal))
+        {
+            var parts = fault.Split(':');
+            if (parts.Length == 3 && int.TryParse(parts[1], out var failStatus) && int.TryParse(parts[2], out var failures)
+                && log.CountAttempt(claims.ReservationId) <= failures)
+            {
+                return Results.Json(new { error = "Fault injected by the stand-in.", code = "PROVIDER_UNAVAILABLE" }, statusCode: failStatus);
+            }
+        }
+
         if (fault.StartsWith("http:", StringComparison.Ordinal) && int.TryParse(fault[5..], out var status))
         {
             return status == 429
@@ -111,7 +123,9 @@ public static class FinnEndpoints
         headers["X-Pool-Used"] = poolId;
         headers["X-Personality-Id"] = personality.Id;
         headers["X-Model-Used"] = pool.Model;
-        headers["X-Contract-Version"] = S2SAuth.ContractVersion;
+        // "version:<x.y.z>" plays a finn of another contract version, for the client's refusal.
+        var version = fault.StartsWith("version:", StringComparison.Ordinal) ? fault["version:".Length..] : S2SAuth.ContractVersion;
+        headers["X-Contract-Version"] = version;
         headers["X-Trace-Id"] = traceId;
 
         if (fault.StartsWith("delay-first-byte:", StringComparison.Ordinal) && int.TryParse(fault["delay-first-byte:".Length..], out var delay))
@@ -133,12 +147,12 @@ public static class FinnEndpoints
             });
         }
 
-        await StreamAsync(http, settings, fault, pool, personality, traceId, words, promptTokens, cost, ct);
+        await StreamAsync(http, settings, fault, pool, personality, traceId, version, words, promptTokens, cost, ct);
         return Results.Empty;
     }
 
     private static async Task StreamAsync(HttpContext http, StubSettings settings, string fault, Pools.Pool pool, Personality personality,
-        string traceId, string[] words, long promptTokens, long cost, CancellationToken ct)
+        string traceId, string version, string[] words, long promptTokens, long cost, CancellationToken ct)
     {
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
@@ -153,7 +167,7 @@ public static class FinnEndpoints
         int? abortAfter = fault.StartsWith("abort-after:", StringComparison.Ordinal) ? int.Parse(fault["abort-after:".Length..], CultureInfo.InvariantCulture) : null;
         int? errorAfter = fault.StartsWith("error-event-after:", StringComparison.Ordinal) ? int.Parse(fault["error-event-after:".Length..], CultureInfo.InvariantCulture) : null;
 
-        await SendAsync("stream_start", new { model = pool.Model, pool_id = pool.Id, personality_id = personality.Id, trace_id = traceId, contract_version = S2SAuth.ContractVersion });
+        await SendAsync("stream_start", new { model = pool.Model, pool_id = pool.Id, personality_id = personality.Id, trace_id = traceId, contract_version = version });
         for (var i = 0; i < words.Length; i++)
         {
             if (abortAfter == i)

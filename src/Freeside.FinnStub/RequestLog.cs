@@ -15,5 +15,10 @@ public sealed class RequestLog
         }
     }
 
+    private readonly ConcurrentDictionary<string, int> _attempts = new(StringComparer.Ordinal);
+
     public IReadOnlyList<object> Entries => [.. _entries];
+
+    /// <summary>Counts an attempt for one budget reservation; returns the count including this one.</summary>
+    public int CountAttempt(string reservationId) => _attempts.AddOrUpdate(reservationId, 1, (_, n) => n + 1);
 }

@@ -201,6 +201,33 @@ public sealed class FinnStubTests(StubFixture stub) : IClassFixture<StubFixture>
         }
     }
 
+    [Fact]
+    public async Task Stream_HttpThenOk_FailsTheFirstAttemptsOfOneReservationOnly()
+    {
+        var body = StubFixture.Body();
+        var claims = stub.Claims(body);
+        var statuses = new List<HttpStatusCode>();
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            claims["jti"] = Guid.NewGuid().ToString();
+            var response = await stub.Client.SendAsync(stub.Request("/v1/agents/stream", body, stub.Sign(claims), "http-then-ok:503:2"));
+            statuses.Add(response.StatusCode);
+            await response.Content.ReadAsStringAsync();
+        }
+
+        statuses.ShouldBe([HttpStatusCode.ServiceUnavailable, HttpStatusCode.ServiceUnavailable, HttpStatusCode.OK]);
+    }
+
+    [Fact]
+    public async Task Stream_VersionFault_AnswersAsAnotherContractVersion()
+    {
+        var body = StubFixture.Body(maxTokens: 1);
+        var response = await stub.Client.SendAsync(stub.Request("/v1/agents/stream", body, stub.Sign(stub.Claims(body)), "version:8.1.0"));
+
+        response.Headers.GetValues("X-Contract-Version").Single().ShouldBe("8.1.0");
+        Events(await response.Content.ReadAsStringAsync())[0].Data.ShouldContain("\"contract_version\":\"8.1.0\"");
+    }
+
     private static List<(int Id, string Name, string Data)> Events(string text) =>
         text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries)
             .Select(block => block.Split('\n').ToDictionary(line => line[..line.IndexOf(':', StringComparison.Ordinal)], line => line[(line.IndexOf(':', StringComparison.Ordinal) + 2)..]))

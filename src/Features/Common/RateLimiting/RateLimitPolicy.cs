@@ -54,5 +54,21 @@ public static class RateLimitPolicies
         new(SiweSignInPerIp, RateLimitAlgorithm.SlidingWindow, 30, TimeSpan.FromMinutes(5)),
         new(SiweSignInPerAddress, RateLimitAlgorithm.SlidingWindow, 10, TimeSpan.FromMinutes(5)),
         new(Webhook, RateLimitAlgorithm.TokenBucket, 6000, TimeSpan.FromMinutes(1), Burst: 1000),
+
+        // Chat with agents (seed 001 §5): per access level, community / user / channel per minute and a per-user burst bucket.
+        .. Chat("free", 60, 10, 20, 3),
+        .. Chat("pro", 300, 30, 60, 5),
+        .. Chat("enterprise", 1000, 100, 200, 10),
+    ];
+
+    /// <summary>The chat policy of one dimension (community, user, channel, burst) for one access level, e.g. chat-user-pro.</summary>
+    public static string ChatPolicy(string dimension, string tier) => $"chat-{dimension}-{tier}";
+
+    private static RateLimitPolicy[] Chat(string tier, int community, int user, int channel, int burst) =>
+    [
+        new(ChatPolicy("community", tier), RateLimitAlgorithm.SlidingWindow, community, TimeSpan.FromMinutes(1)),
+        new(ChatPolicy("user", tier), RateLimitAlgorithm.SlidingWindow, user, TimeSpan.FromMinutes(1)),
+        new(ChatPolicy("channel", tier), RateLimitAlgorithm.SlidingWindow, channel, TimeSpan.FromMinutes(1)),
+        new(ChatPolicy("burst", tier), RateLimitAlgorithm.TokenBucket, user, TimeSpan.FromMinutes(1), Burst: burst),
     ];
 }

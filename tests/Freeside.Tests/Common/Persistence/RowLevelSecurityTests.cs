@@ -222,6 +222,15 @@ internal static class TenantTables
             // Payments are written by the checkout, which needs the NOWPayments fake; a row as it writes one.
             await app.Database.ExecuteAsync(
                 $"INSERT INTO payments (id, order_id, account_id, community_id, payer, pack_id, price_micro, credits_micro, status, created_at, updated_at) VALUES ('{Guid.NewGuid()}', 'seed-{slug}', '{account}', '{community}', '{admin}', 'starter', 5000000, 5000000, 'waiting', now(), now())");
+            (await app.SendAsync(new Freeside.Features.Inference.RecordExchange.Command(community,
+            [
+                new Freeside.Features.Inference.AgentMessage
+                {
+                    Id = Guid.NewGuid(), ConversationId = Guid.NewGuid(), NftId = "eip155:31337/0x" + new string('a', 40) + "/1", CommunityId = community,
+                    Source = "web", AuthorWallet = admin, Role = "user", Content = "seed", CreatedAt = DateTimeOffset.UtcNow,
+                },
+            ]))).IsSuccess.ShouldBeTrue();
+            (await app.SendAsync(new Freeside.Features.Inference.SetAgentSettings.Command(slug, 5_000, null))).IsSuccess.ShouldBeTrue();
             ids.Add(community);
         }
 

@@ -1,0 +1,376 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Text;
+using System.Text.Json;
+using FluentValidation;
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Common.RateLimiting;
+using Freeside.Features.Communities;
+using Freeside.Features.Common.Ethereum;
+using Freeside.Features.Identity.Ownership;
+using Freeside.Features.Identity.S2S;
+using Freeside.Features.Inference.Finn;
+using Freeside.Features.Ledger;
+using MediatR;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace Freeside.Features.Inference;
+
+/// <summary>Where a chat came from; every surface sends the same <see cref="Chat.Command"/>.</summary>
+public enum ChatSource
+{
+    Web,
+    Discord,
+    Telegram,
+    Api,
+}
+
+/// <summary>Where a chat's stream goes: an SSE response, a Discord message being edited, an OpenAI-style stream.</summary>
+public interface IChatSink
+{
+    Task StartAsync(Chat.Started started, CancellationToken cancellationToken);
+
+    Task TokenAsync(string text, CancellationToken cancellationToken);
+
+    Task EndAsync(Chat.Ended ended, CancellationToken cancellationToken);
+
+    Task ErrorAsync(string code, string message, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Talk to the agent of an NFT the caller owns, streamed, paying exactly for what was delivered
+/// (contracts/finn.md, "What Freeside does with it"; docs/inference.md). Not a transactional command:
+/// a stream may run for minutes, so the money moves in the ledger's own short transactions through
+/// <see cref="LedgerBatcher"/> — reserve, then finalize or release — never in one held open around finn.
+/// </summary>
+public static partial class Chat
+{
+    public const int MaxMessageBytes = 8 * 1024;
+    public const int MaxTokens = 512;
+    public const int ContextMessages = 20;
+
+    public sealed record Command(
+        string Slug, string TokenId, EthereumAddress Wallet, string Message, string? Pool, ChatSource Source, IChatSink Sink, Guid? ConversationId = null)
+        : IRequest<Result<Outcome>>;
+
+    public sealed record Started(Guid ConversationId, Guid MessageId, string Pool, string PersonalityId);
+
+    public sealed record Ended(long PromptTokens, long CompletionTokens, long CostMicro, long BalanceMicro);
+
+    /// <summary>How the call was settled.</summary>
+    public sealed record Outcome(Guid MessageId, Guid ReservationId, string Pool, long HeldMicro, long ChargedMicro, string BillingMethod, bool Completed);
+
+    private sealed record FinnMessage(string Role, string Content);
+
+    private static readonly JsonSerializerOptions FinnJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator()
+        {
+            RuleFor(c => c.Slug).NotEmpty().MaximumLength(63);
+            RuleFor(c => c.TokenId).Must(AgentAccess.IsTokenId)
+                .WithMessage("token_id must be a decimal ERC-721 token id.");
+            RuleFor(c => c.Message).NotEmpty()
+                .Must(m => Encoding.UTF8.GetByteCount(m) <= MaxMessageBytes).WithMessage($"message must be at most {MaxMessageBytes} bytes of UTF-8.");
+            RuleFor(c => c.Pool).Must(p => p is null || PoolCatalog.All.ContainsKey(p)).WithMessage("pool must be one of finn's pools.");
+        }
+    }
+
+    internal sealed partial class Handler(
+        FreesideDb db,
+        NftOwnership ownership,
+        FinnClient finn,
+        LedgerBatcher ledger,
+        InferenceSettings settings,
+        InferenceMetrics metrics,
+        IMediator mediator,
+        RateLimiter limiter,
+        TimeProvider time,
+        ILogger<Handler> logger) : IRequestHandler<Command, Result<Outcome>>
+    {
+        public async Task<Result<Outcome>> Handle(Command request, CancellationToken cancellationToken)
+        {
+            if (!settings.AgentEnabled)
+            {
+                return new AgentsDisabled();
+            }
+
+            var agent = await AgentAccess.ResolveAsync(db, ownership, request.Slug, request.TokenId, request.Wallet, cancellationToken);
+            if (!agent.IsSuccess)
+            {
+                return agent.Error!;
+            }
+
+            var community = agent.Value.Community;
+            var allowed = PoolCatalog.AllowedFor(community.DefaultAccessLevel);
+            if (request.Pool is { } pool && !allowed.Contains(pool))
+            {
+                return new PoolNotInTier(pool, PoolCatalog.Tier(community.DefaultAccessLevel));
+            }
+
+            var tier = PoolCatalog.Tier(community.DefaultAccessLevel);
+            foreach (var (dimension, limitKey) in new[]
+            {
+                ("burst", agent.Value.Wallet), ("user", agent.Value.Wallet), ("channel", request.Source + ":" + agent.Value.NftId), ("community", community.Id.ToString()),
+            })
+            {
+                var decision = await limiter.AcquireAsync(RateLimitPolicies.ChatPolicy(dimension, tier), limitKey, cancellationToken);
+                if (!decision.Allowed)
+                {
+                    return new ChatRateLimited(dimension, decision);
+                }
+            }
+
+            var accountId = await db.ReadInCommunityAsync(community.Id, ct => db.Set<CreditAccount>().AsNoTracking()
+                .Where(a => a.CommunityId == community.Id).Select(a => (Guid?)a.Id).FirstOrDefaultAsync(ct), cancellationToken);
+            if (accountId is not { } account)
+            {
+                return new InsufficientCredits(1, 0);
+            }
+
+            var messageId = Guid.NewGuid();
+            var nftId = agent.Value.NftId;
+            var wallet = agent.Value.Wallet;
+            var conversationId = request.ConversationId ?? Guid.NewGuid();
+            var context = request.ConversationId is { } asked
+                ? await db.ReadInCommunityAsync(community.Id, ct => db.Set<AgentMessage>().AsNoTracking()
+                    .Where(m => m.ConversationId == asked && m.CommunityId == community.Id && m.NftId == nftId && m.AuthorWallet == wallet)
+                    .OrderByDescending(m => m.CreatedAt).ThenByDescending(m => m.Id).Take(ContextMessages)
+                    .Select(m => new FinnMessage(m.Role, m.Content)).ToListAsync(ct), cancellationToken)
+                : [];
+            if (request.ConversationId is not null && context.Count == 0)
+            {
+                return new NotFound("conversation", conversationId.ToString());
+            }
+
+            context.Reverse();
+            var messages = context.Take(ContextMessages - 1).Append(new FinnMessage("user", request.Message)).ToList();
+            if (messages.Count > ContextMessages)
+            {
+                messages = messages[^ContextMessages..];
+            }
+
+            var body = JsonSerializer.SerializeToUtf8Bytes(new { messages, max_tokens = MaxTokens }, FinnJson);
+            var promptTokens = PoolCatalog.EstimateTokens(messages.Sum(m => (long)m.Content.Length));
+            var askedAt = time.GetUtcNow();
+            var worstCase = PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, MaxTokens);
+
+            // Spent today = what this wallet's finished chats cost since UTC midnight. Chats still streaming are not
+            // counted, so concurrent chats may pass the cap by at most the burst bucket's few worst cases.
+            var dayStart = new DateTimeOffset(askedAt.UtcDateTime.Date, TimeSpan.Zero);
+            var (cap, spent) = await db.ReadInCommunityAsync(community.Id, async ct =>
+            {
+                var configured = await db.Set<AgentSettingsRow>().AsNoTracking().Where(s => s.CommunityId == community.Id)
+                    .Select(s => (long?)s.DailyCapPerWalletMicro).FirstOrDefaultAsync(ct);
+                var today = await db.Set<AgentMessage>().AsNoTracking()
+                    .Where(m => m.CommunityId == community.Id && m.AuthorWallet == wallet && m.Role == "assistant" && m.CreatedAt >= dayStart)
+                    .SumAsync(m => m.CostMicro ?? 0, ct);
+                return (configured ?? AgentSettingsRow.DefaultDailyCapPerWalletMicro, today);
+            }, cancellationToken);
+            if (spent + worstCase > cap)
+            {
+                return new DailyCapReached(cap, spent, worstCase);
+            }
+
+            var key = "chat:" + messageId.ToString("N");
+            var hold = await ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None);
+            if (!hold.IsSuccess)
+            {
+                return hold.Error!;
+            }
+
+            var reservation = hold.Value.ReservationId;
+            var claims = new S2SClaims(request.Wallet.ToChecksumString(), community.Id, PoolCatalog.Tier(community.DefaultAccessLevel), allowed,
+                reservation, nftId, request.Pool);
+            var clock = Stopwatch.StartNew();
+            Result<FinnStream> opened;
+            try
+            {
+                opened = await finn.StreamAsync(new FinnCall(claims, body), cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                await ReleaseAsync(account, reservation, "caller left before finn answered");
+                throw;
+            }
+
+            if (!opened.IsSuccess)
+            {
+                await ReleaseAsync(account, reservation, opened.Error!.Type);
+                return opened.Error!;
+            }
+
+            await using var stream = opened.Value;
+            var poolUsed = stream.PoolUsed;
+            if (!allowed.Contains(poolUsed) || stream.Start.PoolId != poolUsed)
+            {
+                LogPoolClaimViolation(logger, poolUsed, PoolCatalog.Tier(community.DefaultAccessLevel), reservation);
+                metrics.PoolClaimViolation(poolUsed);
+                await ReleaseAsync(account, reservation, "pool claim violation");
+                return new PoolClaimViolation(poolUsed);
+            }
+
+            metrics.FirstToken(poolUsed, clock.Elapsed);
+            var filter = new AntiNarrationFilter();
+            var delivered = new StringBuilder();
+            var shown = new StringBuilder();
+            FinnUsage? usage = null;
+            FinnEnded? ended = null;
+            FinnFailed? failed = null;
+            var callerGone = false;
+            string? broken = null;
+            try
+            {
+                await request.Sink.StartAsync(new Started(conversationId, messageId, poolUsed, stream.PersonalityId), cancellationToken);
+                await foreach (var next in stream.ReadEventsAsync(cancellationToken))
+                {
+                    switch (next)
+                    {
+                        case FinnChunk chunk:
+                            delivered.Append(chunk.Delta);
+                            var safe = filter.Push(chunk.Delta);
+                            shown.Append(safe);
+                            if (safe.Length > 0)
+                            {
+                                await request.Sink.TokenAsync(safe, cancellationToken);
+                            }
+
+                            break;
+                        case FinnUsage u:
+                            usage = u;
+                            break;
+                        case FinnEnded e:
+                            ended = e;
+                            break;
+                        case FinnFailed f:
+                            failed = f;
+                            break;
+                    }
+                }
+
+                if (filter.Flush() is { Length: > 0 } rest)
+                {
+                    shown.Append(rest);
+                    await request.Sink.TokenAsync(rest, cancellationToken);
+                }
+            }
+            catch (FinnProtocolException e)
+            {
+                broken = e.Message;
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException)
+            {
+                // The caller went away (the sink could not be written, or the request was aborted).
+                callerGone = true;
+            }
+
+            metrics.Filtered(filter.Hits);
+            var completed = ended is not null && usage is not null && failed is null && broken is null && !callerGone;
+            long charged;
+            long inputTokens;
+            long outputTokens;
+            string billing;
+            if (completed)
+            {
+                inputTokens = usage!.PromptTokens;
+                outputTokens = usage.CompletionTokens;
+                charged = ended!.CostMicro;
+                billing = "reported";
+            }
+            else
+            {
+                // Only what reached Freeside is paid for, estimated from the text itself; nothing delivered costs nothing.
+                inputTokens = delivered.Length == 0 ? 0 : usage?.PromptTokens ?? promptTokens;
+                outputTokens = delivered.Length == 0 ? 0 : PoolCatalog.EstimateTokens(delivered.Length);
+                charged = PoolCatalog.CostMicro(poolUsed, inputTokens, outputTokens);
+                billing = "observed_chunks";
+            }
+
+            charged = Math.Min(charged, hold.Value.HeldMicro);
+            var finalized = await ledger.FinalizeAsync(new FinalizeReservation.Command(account, reservation, charged,
+                new Usage(nftId, poolUsed, (int)Math.Min(inputTokens, int.MaxValue), (int)Math.Min(outputTokens, int.MaxValue), billing), key),
+                CancellationToken.None);
+            if (!finalized.IsSuccess)
+            {
+                // The hold stays pending; the orphan sweep releases it. Never charge by guesswork here.
+                LogFinalizeFailed(logger, reservation, finalized.Error!.Type);
+                metrics.Finalized(billing, "failed");
+                return finalized.Error!;
+            }
+
+            metrics.Finalized(billing, completed ? "completed" : "partial");
+            var source = request.Source.ToString().ToLowerInvariant();
+            var recorded = await mediator.Send(new RecordExchange.Command(community.Id,
+            [
+                new AgentMessage
+                {
+                    Id = Guid.NewGuid(), ConversationId = conversationId, NftId = nftId, CommunityId = community.Id, Source = source,
+                    AuthorWallet = wallet, Role = "user", Content = request.Message, CreatedAt = askedAt,
+                },
+                new AgentMessage
+                {
+                    Id = messageId, ConversationId = conversationId, NftId = nftId, CommunityId = community.Id, Source = source,
+                    AuthorWallet = wallet, Role = "assistant", Content = shown.ToString(), PoolId = poolUsed,
+                    TokensInput = (int)Math.Min(inputTokens, int.MaxValue), TokensOutput = (int)Math.Min(outputTokens, int.MaxValue),
+                    CostMicro = finalized.Value.ChargedMicro, CreatedAt = time.GetUtcNow(),
+                },
+            ]), CancellationToken.None);
+            if (!recorded.IsSuccess)
+            {
+                LogRecordFailed(logger, conversationId, recorded.Error!.Type);
+            }
+            metrics.Settled(poolUsed, inputTokens, outputTokens, finalized.Value.ChargedMicro, clock.Elapsed);
+            if (!callerGone)
+            {
+                try
+                {
+                    if (completed)
+                    {
+                        var balance = await BalanceAsync(community.Id, CancellationToken.None);
+                        await request.Sink.EndAsync(new Ended(inputTokens, outputTokens, finalized.Value.ChargedMicro, balance), cancellationToken);
+                    }
+                    else
+                    {
+                        await request.Sink.ErrorAsync(failed?.Code ?? "STREAM_INTERRUPTED",
+                            failed is not null ? "The agent stopped with an error." : "The agent's stream broke off.", cancellationToken);
+                    }
+                }
+                catch (Exception e) when (e is OperationCanceledException or IOException)
+                {
+                    // The caller left after settlement; nothing more to do.
+                }
+            }
+
+            return new Outcome(messageId, reservation, poolUsed, hold.Value.HeldMicro, finalized.Value.ChargedMicro, billing, completed);
+        }
+
+        private async Task ReleaseAsync(Guid account, Guid reservation, string reason)
+        {
+            var released = await ledger.ReleaseAsync(new ReleaseReservation.Command(account, reservation, reason), CancellationToken.None);
+            if (!released.IsSuccess)
+            {
+                LogReleaseFailed(logger, reservation, released.Error!.Type);
+            }
+        }
+
+        private Task<long> BalanceAsync(Guid communityId, CancellationToken cancellationToken) =>
+            db.ReadInCommunityAsync(communityId, ct => db.Set<CreditLot>().AsNoTracking()
+                .Where(l => l.CommunityId == communityId && (l.ExpiresAt == null || l.ExpiresAt > DateTimeOffset.UtcNow))
+                .SumAsync(l => l.Available, ct), cancellationToken);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "finn claimed pool {Pool} outside tier {Tier} for reservation {ReservationId}; charged nothing")]
+        private static partial void LogPoolClaimViolation(ILogger logger, string pool, string tier, Guid reservationId);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Finalizing reservation {ReservationId} failed with {Error}; the orphan sweep will release it")]
+        private static partial void LogFinalizeFailed(ILogger logger, Guid reservationId, string error);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Storing a turn of conversation {ConversationId} failed with {Error}; the charge stands")]
+        private static partial void LogRecordFailed(ILogger logger, Guid conversationId, string error);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Releasing reservation {ReservationId} failed with {Error}; the orphan sweep will release it")]
+        private static partial void LogReleaseFailed(ILogger logger, Guid reservationId, string error);
+    }
+}
