@@ -10,7 +10,8 @@ namespace Freeside.Features.Common.Persistence;
 /// catalog query per connection opened, not per request). A refused role stops the service with
 /// exit code 2 and the same one line as at start-up; the request that met it gets a 503.
 /// </summary>
-public sealed partial class DatabaseRoleEnforcer(IHostApplicationLifetime lifetime, ILogger<DatabaseRoleEnforcer> logger)
+/// <remarks>Without a host (benchmarks and tools build the services alone) nothing is stopped; the refusal still throws.</remarks>
+public sealed partial class DatabaseRoleEnforcer(ILogger<DatabaseRoleEnforcer> logger, IHostApplicationLifetime? lifetime = null)
 {
     public void Check(NpgsqlConnection connection) => CheckAsync(connection).GetAwaiter().GetResult();
 
@@ -24,7 +25,7 @@ public sealed partial class DatabaseRoleEnforcer(IHostApplicationLifetime lifeti
         LogRefused(logger, refusal);
         await Console.Error.WriteLineAsync("freeside: configuration error: " + refusal);
         Environment.ExitCode = 2;
-        lifetime.StopApplication();
+        lifetime?.StopApplication();
         throw new DatabaseRoleRefusedException(refusal);
     }
 
