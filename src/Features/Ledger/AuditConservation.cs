@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace Freeside.Features.Ledger;
 
 /// <summary>
-/// The full audit: replays every entry and re-derives C1–C5 from scratch, for one community or for
+/// The full audit: replays every entry and re-derives C1–C6 from scratch, for one community or for
 /// every account (the hourly job). Unlike the per-command guard it reads whole history, so it runs
 /// off the hot path; what it finds is counted, logged and recorded like a guard violation.
 /// </summary>

@@ -45,7 +45,7 @@ public sealed class LedgerEndpoints : ICarterModule
         group.MapGet("/admin/community/{slug}/conservation", ConservationAsync)
             .RequirePlatformAdmin()
             .WithName("GetConservationStatus")
-            .WithSummary("Runs the full conservation audit (C1–C5) for a community now, with its recent violations.")
+            .WithSummary("Runs the full conservation audit (C1–C6) for a community now, with its recent violations.")
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound);
 

@@ -19,3 +19,8 @@ public sealed record ReservationSettled(Guid ReservationId, ReservationStatus St
 public sealed record FinalizationIdReused(string FinalizationId)
     : Error(ErrorKind.Conflict, "finalization-id-reused", "The finalization id belongs to another reservation.",
         $"The finalization id '{FinalizationId}' already finalized another reservation.");
+
+/// <summary>A refund took back more than the account had left; a purchase must repay the debt before anything is reserved.</summary>
+public sealed record AccountInDebt(long DebtMicro)
+    : Error(ErrorKind.PaymentRequired, "account-in-debt", "The account is in debt.",
+        $"A refund left a debt of {DebtMicro} micro-USD; the next purchase repays it before credits can be reserved.");

@@ -12,11 +12,12 @@ public static class LedgerInvariants
 {
     public static readonly IReadOnlyList<(string Id, string Description)> All =
     [
-        ("C1", "Per lot: available + reserved + consumed + expired = original, each >= 0, original equal to its mint."),
+        ("C1", "Per lot: available + reserved + consumed + expired + taken_back = original, each >= 0, original equal to its mint."),
         ("C2", "Per account: the sum of lots' reserved equals the sum of pending reservations' holds (and per lot, the holds on it)."),
         ("C3", "A reservation is terminal once finalized, released or expired; its entries match its hold; charged <= held; its reversals match their entries and never exceed the charge."),
         ("C4", "Per account: the sum of usage_events.amount_micro equals the sum charged by finalized reservations, and that sum less the reversals equals the lots' consumed."),
         ("C5", "Ledger entries replay, in order, to every lot's current columns."),
+        ("C6", "Per account: debt = the clawbacks' debts less the repay entries, >= 0; the clawbacks' takings equal the clawback entries; per clawback, taken + debt = its purchase's credits."),
     ];
 
     internal static async Task<List<InvariantViolation>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
@@ -38,16 +39,16 @@ public static class LedgerInvariants
     }
 
     /// <summary>
-    /// C1–C5 over what the command touched, in one round trip inside its transaction: O(rows touched),
+    /// C1–C6 over what the command touched, in one round trip inside its transaction: O(rows touched),
     /// plus O(lots) of each touched account for the C2 sums. C4 and C5 are proven incrementally: each
     /// settled reservation's usage row equals its charge, and each new entry chains from the previous
     /// one of its lot and the lot row equals its latest entry.
     /// </summary>
     internal static readonly string Incremental = $"""
-        SELECT 'C1', l.account_id, format('lot %s: %s + %s + %s + %s <> %s', l.id, l.available, l.reserved, l.consumed, l.expired, l.original)
+        SELECT 'C1', l.account_id, format('lot %s: %s + %s + %s + %s + %s <> %s', l.id, l.available, l.reserved, l.consumed, l.expired, l.taken_back, l.original)
         FROM credit_lots l
-        WHERE l.id = ANY(@lots) AND (l.available < 0 OR l.reserved < 0 OR l.consumed < 0 OR l.expired < 0
-            OR l.available + l.reserved + l.consumed + l.expired <> l.original)
+        WHERE l.id = ANY(@lots) AND (l.available < 0 OR l.reserved < 0 OR l.consumed < 0 OR l.expired < 0 OR l.taken_back < 0
+            OR l.available + l.reserved + l.consumed + l.expired + l.taken_back <> l.original)
         UNION ALL
         SELECT 'C2', a.id, format('account %s: lots hold %s, pending reservations %s', a.id, coalesce(lr.total, 0), coalesce(pr.total, 0))
         FROM unnest(@accounts::uuid[]) AS a(id)
@@ -88,7 +89,7 @@ public static class LedgerInvariants
             SELECT w.* FROM (
                 SELECT y.*, lag(y.lot_seq) OVER o AS p_seq, lag(y.available_after) OVER o AS p_available,
                        lag(y.reserved_after) OVER o AS p_reserved, lag(y.consumed_after) OVER o AS p_consumed,
-                       lag(y.expired_after) OVER o AS p_expired
+                       lag(y.expired_after) OVER o AS p_expired, lag(y.taken_back_after) OVER o AS p_taken_back
                 FROM ledger_entries y WHERE y.lot_id = l.id AND y.lot_seq >= l.entry_seq - t.n
                 WINDOW o AS (ORDER BY y.lot_seq)) w
             WHERE w.lot_seq > l.entry_seq - t.n) e
@@ -98,23 +99,40 @@ public static class LedgerInvariants
             OR coalesce(e.p_reserved, 0) + {EntryKinds.ReservedDelta("e.")} <> e.reserved_after
             OR coalesce(e.p_consumed, 0) + {EntryKinds.ConsumedDelta("e.")} <> e.consumed_after
             OR coalesce(e.p_expired, 0) + {EntryKinds.ExpiredDelta("e.")} <> e.expired_after
+            OR coalesce(e.p_taken_back, 0) + {EntryKinds.TakenBackDelta("e.")} <> e.taken_back_after
         UNION ALL
         SELECT 'C5', l.account_id, format('lot %s: row differs from its latest entry %s', l.id, l.entry_seq)
         FROM credit_lots l
         LEFT JOIN ledger_entries e ON e.lot_id = l.id AND e.lot_seq = l.entry_seq
         WHERE l.id = ANY(@lots) AND (e.id IS NULL
             OR e.available_after <> l.available OR e.reserved_after <> l.reserved
-            OR e.consumed_after <> l.consumed OR e.expired_after <> l.expired
+            OR e.consumed_after <> l.consumed OR e.expired_after <> l.expired OR e.taken_back_after <> l.taken_back
             OR EXISTS (SELECT 1 FROM ledger_entries x WHERE x.lot_id = l.id AND x.lot_seq > l.entry_seq))
+        UNION ALL
+        SELECT 'C6', a.id, format('account %s: debt %s, clawback debts %s less repaid %s; clawbacks took %s, clawback entries %s',
+            a.id, ca.debt_micro, c.debt, e.repaid, c.taken, e.clawed)
+        FROM unnest(@accounts::uuid[]) AS a(id)
+        JOIN credit_accounts ca ON ca.id = a.id
+        CROSS JOIN LATERAL (SELECT coalesce(sum(debt_micro), 0) AS debt, coalesce(sum(taken_micro), 0) AS taken FROM credit_clawbacks WHERE account_id = a.id) c
+        CROSS JOIN LATERAL (
+            SELECT coalesce(sum(amount) FILTER (WHERE kind = 'repay'), 0) AS repaid, coalesce(sum(amount) FILTER (WHERE kind = 'clawback'), 0) AS clawed
+            FROM ledger_entries WHERE account_id = a.id AND kind IN ('clawback', 'repay')) e
+        WHERE ca.debt_micro <> c.debt - e.repaid OR ca.debt_micro < 0 OR c.taken <> e.clawed
+        UNION ALL
+        SELECT 'C6', c.account_id, format('clawback %s: took %s + debt %s, purchase lot %s of %s', c.id, c.taken_micro, c.debt_micro, l.id, l.original)
+        FROM credit_clawbacks c
+        LEFT JOIN credit_lots l ON l.source = 'purchase' AND l.source_ref = c.source_ref
+        WHERE c.account_id = ANY(@accounts)
+            AND (l.id IS NULL OR l.account_id <> c.account_id OR c.taken_micro + c.debt_micro <> l.original OR c.credits_micro <> l.original)
         """;
 
     /// <summary>The full audit: replays every entry of the given accounts (all accounts when @all).</summary>
     internal static readonly string Full = $"""
-        SELECT 'C1', l.account_id, format('lot %s: %s + %s + %s + %s vs original %s, mint %s', l.id, l.available, l.reserved, l.consumed, l.expired, l.original, m.amount)
+        SELECT 'C1', l.account_id, format('lot %s: %s + %s + %s + %s + %s vs original %s, mint %s', l.id, l.available, l.reserved, l.consumed, l.expired, l.taken_back, l.original, m.amount)
         FROM credit_lots l
         LEFT JOIN ledger_entries m ON m.lot_id = l.id AND m.lot_seq = 1
-        WHERE (@all OR l.account_id = ANY(@accounts)) AND (l.available < 0 OR l.reserved < 0 OR l.consumed < 0 OR l.expired < 0
-            OR l.available + l.reserved + l.consumed + l.expired <> l.original
+        WHERE (@all OR l.account_id = ANY(@accounts)) AND (l.available < 0 OR l.reserved < 0 OR l.consumed < 0 OR l.expired < 0 OR l.taken_back < 0
+            OR l.available + l.reserved + l.consumed + l.expired + l.taken_back <> l.original
             OR m.kind IS DISTINCT FROM 'mint' OR m.amount IS DISTINCT FROM l.original)
         UNION ALL
         SELECT 'C2', a.id, format('account %s: lots hold %s, pending reservations %s', a.id, coalesce(lr.total, 0), coalesce(pr.total, 0))
@@ -169,32 +187,51 @@ public static class LedgerInvariants
         UNION ALL
         SELECT 'C5', x.account_id, format('lot %s entry %s: recorded columns differ from the replay', x.lot_id, x.lot_seq)
         FROM (
-            SELECT account_id, lot_id, lot_seq, available_after, reserved_after, consumed_after, expired_after,
+            SELECT account_id, lot_id, lot_seq, available_after, reserved_after, consumed_after, expired_after, taken_back_after,
                    row_number() OVER w AS position,
                    sum({EntryKinds.AvailableDelta()}) OVER w AS available,
                    sum({EntryKinds.ReservedDelta()}) OVER w AS reserved,
                    sum({EntryKinds.ConsumedDelta()}) OVER w AS consumed,
-                   sum({EntryKinds.ExpiredDelta()}) OVER w AS expired
+                   sum({EntryKinds.ExpiredDelta()}) OVER w AS expired,
+                   sum({EntryKinds.TakenBackDelta()}) OVER w AS taken_back
             FROM ledger_entries
             WHERE (@all OR account_id = ANY(@accounts))
             WINDOW w AS (PARTITION BY lot_id ORDER BY lot_seq)) x
         WHERE x.position <> x.lot_seq OR x.available <> x.available_after OR x.reserved <> x.reserved_after
-            OR x.consumed <> x.consumed_after OR x.expired <> x.expired_after
+            OR x.consumed <> x.consumed_after OR x.expired <> x.expired_after OR x.taken_back <> x.taken_back_after
         UNION ALL
         SELECT 'C5', l.account_id, format('lot %s: columns differ from its %s entries replayed', l.id, coalesce(s.entries, 0))
         FROM credit_lots l
         LEFT JOIN (
             SELECT lot_id, count(*) AS entries,
                    sum({EntryKinds.AvailableDelta()}) AS available, sum({EntryKinds.ReservedDelta()}) AS reserved,
-                   sum({EntryKinds.ConsumedDelta()}) AS consumed, sum({EntryKinds.ExpiredDelta()}) AS expired
+                   sum({EntryKinds.ConsumedDelta()}) AS consumed, sum({EntryKinds.ExpiredDelta()}) AS expired,
+                   sum({EntryKinds.TakenBackDelta()}) AS taken_back
             FROM ledger_entries GROUP BY lot_id) s ON s.lot_id = l.id
         WHERE (@all OR l.account_id = ANY(@accounts)) AND (s.entries IS DISTINCT FROM l.entry_seq
-            OR s.available <> l.available OR s.reserved <> l.reserved OR s.consumed <> l.consumed OR s.expired <> l.expired)
+            OR s.available <> l.available OR s.reserved <> l.reserved OR s.consumed <> l.consumed OR s.expired <> l.expired
+            OR s.taken_back <> l.taken_back)
+        UNION ALL
+        SELECT 'C6', a.id, format('account %s: debt %s, clawback debts %s less repaid %s; clawbacks took %s, clawback entries %s',
+            a.id, a.debt_micro, coalesce(c.debt, 0), coalesce(e.repaid, 0), coalesce(c.taken, 0), coalesce(e.clawed, 0))
+        FROM credit_accounts a
+        LEFT JOIN (SELECT account_id, sum(debt_micro) AS debt, sum(taken_micro) AS taken FROM credit_clawbacks GROUP BY account_id) c ON c.account_id = a.id
+        LEFT JOIN (
+            SELECT account_id, sum(amount) FILTER (WHERE kind = 'repay') AS repaid, sum(amount) FILTER (WHERE kind = 'clawback') AS clawed
+            FROM ledger_entries WHERE kind IN ('clawback', 'repay') GROUP BY account_id) e ON e.account_id = a.id
+        WHERE (@all OR a.id = ANY(@accounts)) AND (a.debt_micro < 0
+            OR a.debt_micro <> coalesce(c.debt, 0) - coalesce(e.repaid, 0) OR coalesce(c.taken, 0) <> coalesce(e.clawed, 0))
+        UNION ALL
+        SELECT 'C6', c.account_id, format('clawback %s: took %s + debt %s, purchase lot %s of %s', c.id, c.taken_micro, c.debt_micro, l.id, l.original)
+        FROM credit_clawbacks c
+        LEFT JOIN credit_lots l ON l.source = 'purchase' AND l.source_ref = c.source_ref
+        WHERE (@all OR c.account_id = ANY(@accounts))
+            AND (l.id IS NULL OR l.account_id <> c.account_id OR c.taken_micro + c.debt_micro <> l.original OR c.credits_micro <> l.original)
         """;
 }
 
 /// <summary>
-/// The ledger's conservation guard: C1–C5 for what a command touched, inside its transaction.
+/// The ledger's conservation guard: C1–C6 for what a command touched, inside its transaction.
 /// Violations are also written to conservation_violations on a separate connection, because the
 /// command's own transaction is about to roll back and take any record with it.
 /// </summary>

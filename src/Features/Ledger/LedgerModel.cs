@@ -41,6 +41,8 @@ public sealed class CreditLot
 
     public long Consumed { get; init; }
 
+    public long TakenBack { get; init; }
+
     public long Expired { get; init; }
 
     public int EntrySeq { get; init; }

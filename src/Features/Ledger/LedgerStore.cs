@@ -41,6 +41,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
     private readonly HashSet<Guid> _minted = [];
     private readonly HashSet<Guid> _spendableLoaded = [];
     private readonly Dictionary<Guid, Guid?> _accountCommunities = [];
+    private readonly Dictionary<Guid, Money> _accountDebts = [];
     private readonly Dictionary<Guid, AccountLots> _accounts = [];
     private readonly HashSet<(Guid AccountId, string Key)> _keysLoaded = [];
     private readonly Dictionary<(Guid AccountId, string Key), Reservation> _byKey = [];
@@ -115,7 +116,8 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
 
         if (accounts.Length > 0)
         {
-            var readAccounts = new NpgsqlBatchCommand("SELECT id, community_id FROM credit_accounts WHERE id = ANY(@accounts)");
+            // Read after the lots are locked: a clawback holds those locks while it records a debt, so a reserve sees it.
+            var readAccounts = new NpgsqlBatchCommand("SELECT id, community_id, debt_micro FROM credit_accounts WHERE id = ANY(@accounts)");
             readAccounts.Parameters.AddWithValue("accounts", accounts);
             batch.BatchCommands.Add(readAccounts);
         }
@@ -169,6 +171,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
                 while (await reader.ReadAsync(cancellationToken))
                 {
                     _accountCommunities[reader.GetGuid(0)] = reader.IsDBNull(1) ? null : reader.GetGuid(1);
+                    _accountDebts[reader.GetGuid(0)] = Money.FromMicro(reader.GetInt64(2));
                 }
             }
         }
@@ -196,7 +199,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
             return null;
         }
 
-        account = new AccountLots(accountId, communityId, _lots.Values, _byKey.Values);
+        account = new AccountLots(accountId, communityId, _lots.Values, _byKey.Values, _accountDebts.GetValueOrDefault(accountId));
         _accounts[accountId] = account;
         return account;
     }
@@ -301,12 +304,28 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         return await reader.ReadAsync(cancellationToken) ? reader.GetGuid(0) : throw new InvalidOperationException("The account just opened is not visible.");
     }
 
-    /// <summary>Writes a minted lot once per (source, source_ref); a replay returns the lot minted before and drops the new one.</summary>
-    public async Task<(CreditLot Lot, bool Minted)> MintAsync(Lot lot, string source, string sourceRef, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes a minted lot once per (source, source_ref); a replay returns the lot minted before and drops the new one.
+    /// A purchase (<paramref name="repaysDebt"/>) first repays the account's debt, under the account row's lock.
+    /// </summary>
+    public async Task<(CreditLot Lot, bool Minted)> MintAsync(Lot lot, string source, string sourceRef, CancellationToken cancellationToken,
+        bool repaysDebt = false)
     {
+        Unit();
+        AccountLots? debtor = null;
+        if (repaysDebt)
+        {
+            var debt = await LockDebtAsync(lot.AccountId, cancellationToken);
+            if (debt.IsPositive)
+            {
+                debtor = new AccountLots(lot.AccountId, lot.CommunityId, [lot], [], debt);
+                debtor.Repay(lot, $"repays the debt before {sourceRef}");
+            }
+        }
+
         await using (var insert = Command("""
-            INSERT INTO credit_lots (id, account_id, community_id, source, source_ref, original, available, reserved, consumed, expired, entry_seq, expires_at, created_at)
-            VALUES (@id, @account, @community, @source, @ref, @amount, @amount, 0, 0, 0, @seq, @expires, @now)
+            INSERT INTO credit_lots (id, account_id, community_id, source, source_ref, original, available, reserved, consumed, expired, taken_back, entry_seq, expires_at, created_at)
+            VALUES (@id, @account, @community, @source, @ref, @amount, @available, 0, 0, 0, @taken_back, @seq, @expires, @now)
             ON CONFLICT (source, source_ref) DO NOTHING
             """))
         {
@@ -316,6 +335,8 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
             insert.Parameters.AddWithValue("source", source);
             insert.Parameters.AddWithValue("ref", sourceRef);
             insert.Parameters.AddWithValue("amount", lot.Original.Micro);
+            insert.Parameters.AddWithValue("available", lot.Available.Micro);
+            insert.Parameters.AddWithValue("taken_back", lot.TakenBack.Micro);
             insert.Parameters.AddWithValue("seq", lot.Seq);
             insert.Parameters.Add(new NpgsqlParameter("expires", NpgsqlDbType.TimestampTz) { Value = (object?)lot.ExpiresAt ?? DBNull.Value });
             insert.Parameters.AddWithValue("now", lot.CreatedAt);
@@ -323,6 +344,11 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
             {
                 _lots[lot.Id] = lot;
                 _minted.Add(lot.Id);
+                if (debtor is not null)
+                {
+                    await SetDebtAsync(lot.AccountId, debtor.Debt, cancellationToken);
+                }
+
                 return (Entity(lot, source, sourceRef), true);
             }
         }
@@ -330,6 +356,113 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         var existing = await db.Set<CreditLot>().AsNoTracking()
             .SingleAsync(l => l.Source == source && l.SourceRef == sourceRef, cancellationToken);
         return (existing, false);
+    }
+
+    /// <summary>
+    /// Takes a refunded purchase's credits back, once per purchase ever (credit_clawbacks is unique on
+    /// <paramref name="sourceRef"/>, the purchase lot's): under the refund's advisory lock, with the
+    /// account row and its spendable lots plus the purchase lot locked, <see cref="AccountLots.ClawBack"/>
+    /// decides; the clawback row, the new debt, the lots and their entries are written. Returns null
+    /// (and moves nothing) when the purchase was already taken back. Runs in the caller's scope.
+    /// </summary>
+    public async Task<ClawbackOutcome?> ClawBackAsync(Guid accountId, Guid? purchaseLotId, string sourceRef, Money credits,
+        CancellationToken cancellationToken)
+    {
+        Unit();
+        bool done;
+        Guid? communityId;
+        Money debt;
+        await using (var batch = Batch())
+        {
+            var gate = new NpgsqlBatchCommand("SELECT count(pg_advisory_xact_lock(@space, hashtext(@ref)))");
+            gate.Parameters.AddWithValue("space", ClawbackLockSpace);
+            gate.Parameters.AddWithValue("ref", sourceRef);
+            batch.BatchCommands.Add(gate);
+            var earlier = new NpgsqlBatchCommand("SELECT count(*) FROM credit_clawbacks WHERE source_ref = @ref");
+            earlier.Parameters.AddWithValue("ref", sourceRef);
+            batch.BatchCommands.Add(earlier);
+            var account = new NpgsqlBatchCommand("SELECT community_id, debt_micro FROM credit_accounts WHERE id = @account FOR UPDATE");
+            account.Parameters.AddWithValue("account", accountId);
+            batch.BatchCommands.Add(account);
+            var lockLots = new NpgsqlBatchCommand($"""
+                SELECT {LotColumns} FROM credit_lots
+                WHERE (account_id = @account AND available > 0 AND (expires_at IS NULL OR expires_at > @now)) OR id = @lot
+                ORDER BY id FOR UPDATE
+                """);
+            lockLots.Parameters.AddWithValue("account", accountId);
+            lockLots.Parameters.Add(new NpgsqlParameter("lot", NpgsqlDbType.Uuid) { Value = (object?)purchaseLotId ?? DBNull.Value });
+            lockLots.Parameters.AddWithValue("now", _now);
+            batch.BatchCommands.Add(lockLots);
+            await batch.PrepareAsync(cancellationToken);
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            done = reader.GetInt64(0) > 0;
+            await reader.NextResultAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                throw new InvalidOperationException($"Credit account {accountId} is not visible to the clawback.");
+            }
+
+            communityId = reader.IsDBNull(0) ? null : reader.GetGuid(0);
+            debt = Money.FromMicro(reader.GetInt64(1));
+            await reader.NextResultAsync(cancellationToken);
+            await ReadLotsAsync(reader, cancellationToken);
+        }
+
+        if (done)
+        {
+            return null;
+        }
+
+        var lots = new AccountLots(accountId, communityId, _lots.Values, [], debt);
+        var outcome = lots.ClawBack(purchaseLotId, credits, $"refund of {sourceRef}", _now);
+        await using (var insert = Command("""
+            INSERT INTO credit_clawbacks (id, account_id, community_id, source_ref, credits_micro, taken_micro, debt_micro, created_at)
+            VALUES (@id, @account, @community, @ref, @credits, @taken, @debt, @now)
+            """))
+        {
+            insert.Parameters.AddWithValue("id", Guid.CreateVersion7());
+            insert.Parameters.AddWithValue("account", accountId);
+            insert.Parameters.Add(new NpgsqlParameter("community", NpgsqlDbType.Uuid) { Value = (object?)communityId ?? DBNull.Value });
+            insert.Parameters.AddWithValue("ref", sourceRef);
+            insert.Parameters.AddWithValue("credits", credits.Micro);
+            insert.Parameters.AddWithValue("taken", outcome.Taken.Micro);
+            insert.Parameters.AddWithValue("debt", outcome.Debt.Micro);
+            insert.Parameters.AddWithValue("now", _now);
+            await insert.ExecutePreparedAsync(cancellationToken);
+        }
+
+        if (outcome.Debt.IsPositive)
+        {
+            await SetDebtAsync(accountId, lots.Debt, cancellationToken);
+        }
+
+        touchedAccounts.Add(accountId);
+        await SaveAsync(cancellationToken);
+        return outcome;
+    }
+
+    private async Task<Money> LockDebtAsync(Guid accountId, CancellationToken cancellationToken)
+    {
+        await using var select = Command("SELECT debt_micro FROM credit_accounts WHERE id = @account FOR UPDATE");
+        select.Parameters.AddWithValue("account", accountId);
+        return await select.ExecuteScalarPreparedAsync(cancellationToken) is long debt
+            ? Money.FromMicro(debt)
+            : throw new InvalidOperationException($"Credit account {accountId} is not visible.");
+    }
+
+    private async Task SetDebtAsync(Guid accountId, Money debt, CancellationToken cancellationToken)
+    {
+        await using var update = Command("UPDATE credit_accounts SET debt_micro = @debt WHERE id = @account");
+        update.Parameters.AddWithValue("account", accountId);
+        update.Parameters.AddWithValue("debt", debt.Micro);
+        if (await update.ExecutePreparedAsync(cancellationToken) != 1)
+        {
+            throw new InvalidOperationException($"Expected to set the debt of credit account {accountId}.");
+        }
+
+        touchedAccounts.Add(accountId);
     }
 
     /// <summary>
@@ -466,8 +599,8 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         {
             var update = new NpgsqlBatchCommand("""
                 UPDATE credit_lots l
-                SET available = v.available, reserved = v.reserved, consumed = v.consumed, expired = v.expired, entry_seq = v.seq
-                FROM unnest(@ids, @available, @reserved, @consumed, @expired, @seq) AS v(id, available, reserved, consumed, expired, seq)
+                SET available = v.available, reserved = v.reserved, consumed = v.consumed, expired = v.expired, taken_back = v.taken_back, entry_seq = v.seq
+                FROM unnest(@ids, @available, @reserved, @consumed, @expired, @taken_back, @seq) AS v(id, available, reserved, consumed, expired, taken_back, seq)
                 WHERE l.id = v.id AND l.id = ANY(@ids)
                 """);
             update.Parameters.AddWithValue("ids", updatedLots.Select(l => l.Id).ToArray());
@@ -475,6 +608,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
             update.Parameters.AddWithValue("reserved", updatedLots.Select(l => l.Reserved.Micro).ToArray());
             update.Parameters.AddWithValue("consumed", updatedLots.Select(l => l.Consumed.Micro).ToArray());
             update.Parameters.AddWithValue("expired", updatedLots.Select(l => l.Expired.Micro).ToArray());
+            update.Parameters.AddWithValue("taken_back", updatedLots.Select(l => l.TakenBack.Micro).ToArray());
             update.Parameters.AddWithValue("seq", updatedLots.Select(l => l.Seq).ToArray());
             batch.BatchCommands.Add(update);
             expected.Add((update, updatedLots.Count, "locked lots"));
@@ -563,6 +697,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         _minted.Clear();
         _spendableLoaded.Clear();
         _accountCommunities.Clear();
+        _accountDebts.Clear();
         _accounts.Clear();
         _keysLoaded.Clear();
         _byKey.Clear();
@@ -669,12 +804,12 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
     {
         var insert = new NpgsqlBatchCommand("""
             INSERT INTO ledger_entries (account_id, community_id, lot_id, lot_seq, reservation_id, kind, amount,
-                available_after, reserved_after, consumed_after, expired_after, reason, created_at)
+                available_after, reserved_after, consumed_after, expired_after, taken_back_after, reason, created_at)
             SELECT account_id, community_id, lot_id, lot_seq, reservation_id, kind, amount,
-                available_after, reserved_after, consumed_after, expired_after, reason, @now
-            FROM unnest(@account, @community, @lot, @seq, @reservation, @kind, @amount, @a, @r, @c, @e, @reason)
+                available_after, reserved_after, consumed_after, expired_after, taken_back_after, reason, @now
+            FROM unnest(@account, @community, @lot, @seq, @reservation, @kind, @amount, @a, @r, @c, @e, @t, @reason)
                 AS v(account_id, community_id, lot_id, lot_seq, reservation_id, kind, amount,
-                    available_after, reserved_after, consumed_after, expired_after, reason)
+                    available_after, reserved_after, consumed_after, expired_after, taken_back_after, reason)
             """);
         insert.Parameters.AddWithValue("now", Now);
         insert.Parameters.AddWithValue("account", entries.Select(e => e.AccountId).ToArray());
@@ -688,6 +823,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         insert.Parameters.AddWithValue("r", entries.Select(e => e.ReservedAfter.Micro).ToArray());
         insert.Parameters.AddWithValue("c", entries.Select(e => e.ConsumedAfter.Micro).ToArray());
         insert.Parameters.AddWithValue("e", entries.Select(e => e.ExpiredAfter.Micro).ToArray());
+        insert.Parameters.AddWithValue("t", entries.Select(e => e.TakenBackAfter.Micro).ToArray());
         insert.Parameters.Add(new NpgsqlParameter("reason", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = entries.Select(e => e.Reason).ToArray() });
         batch.BatchCommands.Add(insert);
         return insert;
@@ -730,7 +866,9 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
 
     private const int ReversalLockSpace = 0x4C_4B_02;
 
-    private const string LotColumns = "id, account_id, community_id, original, available, reserved, consumed, expired, entry_seq, expires_at, created_at";
+    private const int ClawbackLockSpace = 0x4C_4B_03;
+
+    private const string LotColumns = "id, account_id, community_id, original, available, reserved, consumed, expired, entry_seq, expires_at, created_at, taken_back";
 
     private static Reservation ReadReservation(DbDataReader reader)
     {
@@ -754,7 +892,8 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
                 lot = new Lot(id, reader.GetGuid(1), reader.IsDBNull(2) ? null : reader.GetGuid(2), Money.FromMicro(reader.GetInt64(3)),
                     Money.FromMicro(reader.GetInt64(4)), Money.FromMicro(reader.GetInt64(5)), Money.FromMicro(reader.GetInt64(6)),
                     Money.FromMicro(reader.GetInt64(7)), reader.GetInt32(8),
-                    reader.IsDBNull(9) ? null : reader.GetFieldValue<DateTimeOffset>(9), reader.GetFieldValue<DateTimeOffset>(10));
+                    reader.IsDBNull(9) ? null : reader.GetFieldValue<DateTimeOffset>(9), reader.GetFieldValue<DateTimeOffset>(10),
+                    Money.FromMicro(reader.GetInt64(11)));
                 _lots[id] = lot;
             }
 
@@ -768,7 +907,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
     {
         Id = lot.Id, AccountId = lot.AccountId, CommunityId = lot.CommunityId, Source = source, SourceRef = sourceRef, Original = lot.Original.Micro,
         Available = lot.Available.Micro, Reserved = lot.Reserved.Micro, Consumed = lot.Consumed.Micro, Expired = lot.Expired.Micro,
-        EntrySeq = lot.Seq, ExpiresAt = lot.ExpiresAt, CreatedAt = lot.CreatedAt,
+        TakenBack = lot.TakenBack.Micro, EntrySeq = lot.Seq, ExpiresAt = lot.ExpiresAt, CreatedAt = lot.CreatedAt,
     };
 }
 

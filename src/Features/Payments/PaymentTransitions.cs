@@ -11,7 +11,9 @@ namespace Freeside.Features.Payments;
 /// <summary>
 /// The one place a reported status reaches a payment, for IPNs and reconciliation alike: the payment
 /// row is locked, <see cref="Payment.Receive"/> decides, and a finished payment mints its purchase lot
-/// (unique per payment by source_ref) in the caller's transaction, under the conservation guard.
+/// (unique per payment by source_ref), repaying the account's debt first; a refund after finished
+/// takes the credits back (once per payment, by the same source_ref) and leaves what was spent as debt.
+/// All in the caller's transaction, under the conservation guard.
 /// </summary>
 internal sealed partial class PaymentTransitions(FreesideDb db, LedgerStore store, PaymentsMetrics metrics, TimeProvider time, ILogger<PaymentTransitions> logger)
 {
@@ -52,10 +54,7 @@ internal sealed partial class PaymentTransitions(FreesideDb db, LedgerStore stor
                 await MintAsync(payment, cancellationToken);
                 break;
             case PaymentEffect.TakeBack:
-                // Taking credits back (and recording a debt for what was already spent) needs ledger
-                // support that does not exist yet; until it does, an operator must see every such refund.
-                metrics.RefundNotTakenBack();
-                LogRefundNotTakenBack(logger, payment.Id, payment.CreditsMicro);
+                await TakeBackAsync(payment, cancellationToken);
                 break;
         }
 
@@ -71,13 +70,29 @@ internal sealed partial class PaymentTransitions(FreesideDb db, LedgerStore stor
 
         var lot = Lot.Mint(Guid.CreateVersion7(), payment.AccountId, payment.CommunityId, Money.FromMicro(payment.CreditsMicro), null, store.Now,
             $"credit pack {payment.PackId}");
-        var (minted, _) = await store.MintAsync(lot, LotSource, LotSourceRef(payment.Id), cancellationToken);
+        var (minted, _) = await store.MintAsync(lot, LotSource, LotSourceRef(payment.Id), cancellationToken, repaysDebt: true);
         await store.SaveAsync(cancellationToken);
         payment.Minted(minted.Id);
         metrics.Minted(payment.CreditsMicro);
     }
 
-    [LoggerMessage(EventId = 9103, Level = LogLevel.Error,
-        Message = "Payment {PaymentId} was refunded after it finished; its {CreditsMicro} micro-USD were NOT taken back (not implemented yet)")]
-    private static partial void LogRefundNotTakenBack(ILogger logger, Guid paymentId, long creditsMicro);
+    private async Task TakeBackAsync(Payment payment, CancellationToken cancellationToken)
+    {
+        if (payment.CommunityId is { } community)
+        {
+            await db.EnterCommunityAsync(community, cancellationToken);
+        }
+
+        var outcome = await store.ClawBackAsync(payment.AccountId, payment.LotId, LotSourceRef(payment.Id), Money.FromMicro(payment.CreditsMicro),
+            cancellationToken);
+        if (outcome is not null)
+        {
+            metrics.TakenBack(outcome.Taken.Micro, outcome.Debt.Micro);
+            LogTakenBack(logger, payment.Id, outcome.Taken.Micro, outcome.Debt.Micro);
+        }
+    }
+
+    [LoggerMessage(EventId = 9106, Level = LogLevel.Warning,
+        Message = "Payment {PaymentId} was refunded after it finished: {TakenMicro} micro-USD taken back, {DebtMicro} micro-USD recorded as debt")]
+    private static partial void LogTakenBack(ILogger logger, Guid paymentId, long takenMicro, long debtMicro);
 }

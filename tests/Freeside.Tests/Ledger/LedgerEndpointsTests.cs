@@ -94,7 +94,7 @@ public sealed class LedgerEndpointsTests(FreesideApp app) : IClassFixture<Freesi
         var report = await client.GetFromJsonAsync<JsonElement>($"/api/v1/admin/community/{slug}/conservation");
 
         report.GetProperty("status").GetString().ShouldBe("ok");
-        report.GetProperty("invariants").EnumerateArray().Select(i => i.GetProperty("id").GetString()).ShouldBe(["C1", "C2", "C3", "C4", "C5"]);
+        report.GetProperty("invariants").EnumerateArray().Select(i => i.GetProperty("id").GetString()).ShouldBe(["C1", "C2", "C3", "C4", "C5", "C6"]);
         report.GetProperty("invariants").EnumerateArray().ShouldAllBe(i => i.GetProperty("ok").GetBoolean());
         report.TryGetProperty("checked_at", out _).ShouldBeTrue();
         report.GetProperty("recent_violations").GetArrayLength().ShouldBe(0);
@@ -122,6 +122,22 @@ public sealed class LedgerEndpointsTests(FreesideApp app) : IClassFixture<Freesi
         failed.ShouldContain("C1");
         failed.ShouldContain("C5");
         report.GetProperty("recent_violations").GetArrayLength().ShouldBeGreaterThan(0);
+    }
+
+    [Fact]
+    public async Task Conservation_DebtWithoutAClawback_ReportsC6()
+    {
+        var slug = await CommunityAsync();
+        using var client = app.CreateAdminClient();
+        await client.PostAsJsonAsync($"/api/v1/admin/communities/{slug}/grants", new { amount_micro = 100, reason = "r", idempotency_key = "k" });
+        await app.Database.ExecuteAsync(
+            $"UPDATE credit_accounts SET debt_micro = 5 WHERE community_id = (SELECT id FROM communities WHERE slug = '{slug}')");
+
+        var report = await client.GetFromJsonAsync<JsonElement>($"/api/v1/admin/community/{slug}/conservation");
+
+        report.GetProperty("status").GetString().ShouldBe("violated");
+        report.GetProperty("invariants").EnumerateArray().Where(i => !i.GetProperty("ok").GetBoolean()).Select(i => i.GetProperty("id").GetString())
+            .ShouldBe(["C6"]);
     }
 
     [Fact]

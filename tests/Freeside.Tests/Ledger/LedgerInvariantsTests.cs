@@ -39,8 +39,44 @@ public static class InflateLot
     }
 }
 
+/// <summary>A deliberately wrong handler: it forgives one micro-USD of debt that no repay entry paid (breaks C6).</summary>
+public static class ForgiveDebt
+{
+    public sealed record Command(Guid AccountId, Guid LotId) : ICommand<Unit>, IMovesCredits;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.LotId).NotEmpty();
+    }
+
+    internal sealed class Handler(FreesideDb db, LedgerStore store) : IRequestHandler<Command, Result<Unit>>
+    {
+        public async Task<Result<Unit>> Handle(Command request, CancellationToken cancellationToken)
+        {
+            await db.EnterPlatformScopeAsync(cancellationToken);
+            await db.Database.ExecuteSqlAsync($"UPDATE credit_accounts SET debt_micro = debt_micro + 1 WHERE id = {request.AccountId}", cancellationToken);
+            store.TouchOutsideDomain(request.AccountId, request.LotId);
+            return Unit.Value;
+        }
+    }
+}
+
 public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp>
 {
+    [Fact]
+    public async Task Guard_DebtWithoutAClawback_RolledBackAsC6()
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+        var lot = await app.Database.ScalarAsync<Guid>("SELECT id FROM credit_lots WHERE account_id = @a", ("a", account));
+
+        var result = await app.SendAsync(new ForgiveDebt.Command(account, lot));
+
+        result.Error.ShouldBeOfType<ConservationViolated>().Invariant.ShouldBe("C6");
+        (await app.ScalarLongAsync("SELECT debt_micro FROM credit_accounts WHERE id = @a", account)).ShouldBe(0);
+        (await app.ScalarLongAsync("SELECT count(*) FROM conservation_violations WHERE account_id = @a AND invariant = 'C6' AND source = 'guard'", account)).ShouldBe(1);
+        await app.ShouldAuditCleanAsync();
+    }
+
     [Fact]
     public async Task Guard_HandlerBreaksC1_RolledBackCountedAndRecorded()
     {
@@ -92,6 +128,8 @@ public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp
     [InlineData("UPDATE credit_lots SET original = original + 1")]
     [InlineData("UPDATE credit_reversals SET amount = amount + 1")]
     [InlineData("DELETE FROM credit_reversals")]
+    [InlineData("UPDATE credit_clawbacks SET debt_micro = 0")]
+    [InlineData("DELETE FROM credit_clawbacks")]
     public async Task Database_AppRoleRewritesHistory_Refused(string statement)
     {
         var (_, account) = await app.FundedCommunityAsync(500);

@@ -12,6 +12,8 @@ public enum EntryKind
     ExpireHold,
     Expire,
     Reverse,
+    Clawback,
+    Repay,
 }
 
 public static class EntryKinds
@@ -25,12 +27,14 @@ public static class EntryKinds
         EntryKind.ExpireHold => "expire_hold",
         EntryKind.Expire => "expire",
         EntryKind.Reverse => "reverse",
+        EntryKind.Clawback => "clawback",
+        EntryKind.Repay => "repay",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
     // The same deltas as Lot's methods, for the guard and the audit, which replay entries in SQL.
     public static string AvailableDelta(string e = "") =>
-        $"CASE {e}kind WHEN 'mint' THEN {e}amount WHEN 'hold' THEN -{e}amount WHEN 'release' THEN {e}amount WHEN 'expire_hold' THEN {e}amount WHEN 'expire' THEN -{e}amount WHEN 'reverse' THEN {e}amount ELSE 0 END";
+        $"CASE {e}kind WHEN 'mint' THEN {e}amount WHEN 'hold' THEN -{e}amount WHEN 'release' THEN {e}amount WHEN 'expire_hold' THEN {e}amount WHEN 'expire' THEN -{e}amount WHEN 'reverse' THEN {e}amount WHEN 'clawback' THEN -{e}amount WHEN 'repay' THEN -{e}amount ELSE 0 END";
 
     public static string ReservedDelta(string e = "") =>
         $"CASE {e}kind WHEN 'hold' THEN {e}amount WHEN 'release' THEN -{e}amount WHEN 'expire_hold' THEN -{e}amount WHEN 'charge' THEN -{e}amount ELSE 0 END";
@@ -38,6 +42,8 @@ public static class EntryKinds
     public static string ConsumedDelta(string e = "") => $"CASE {e}kind WHEN 'charge' THEN {e}amount WHEN 'reverse' THEN -{e}amount ELSE 0 END";
 
     public static string ExpiredDelta(string e = "") => $"CASE {e}kind WHEN 'expire' THEN {e}amount ELSE 0 END";
+
+    public static string TakenBackDelta(string e = "") => $"CASE {e}kind WHEN 'clawback' THEN {e}amount WHEN 'repay' THEN {e}amount ELSE 0 END";
 }
 
 /// <summary>One movement of one lot, with the lot's columns after it (C5 chains on these) and the lot's sequence number.</summary>
@@ -53,7 +59,8 @@ public sealed record LedgerEntry(
     Money ReservedAfter,
     Money ConsumedAfter,
     Money ExpiredAfter,
-    string? Reason);
+    string? Reason,
+    Money TakenBackAfter = default);
 
 public enum ReservationStatus
 {

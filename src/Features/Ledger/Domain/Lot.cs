@@ -3,8 +3,8 @@ using Freeside.Features.Common;
 namespace Freeside.Features.Ledger.Domain;
 
 /// <summary>
-/// One purchase or grant. Every movement shifts an amount between its four moving columns, so
-/// available + reserved + consumed + expired = original always (C1), no column goes negative, and
+/// One purchase or grant. Every movement shifts an amount between its five moving columns, so
+/// available + reserved + consumed + expired + taken_back = original always (C1), no column goes negative, and
 /// each movement appends one entry with the columns after it (C5). A movement the lot cannot make
 /// is a bug in the caller (the account and the reservation decide what is possible) and throws.
 /// </summary>
@@ -13,7 +13,7 @@ public sealed class Lot
     private readonly List<LedgerEntry> _newEntries = [];
 
     public Lot(Guid id, Guid accountId, Guid? communityId, Money original, Money available, Money reserved, Money consumed, Money expired,
-        int seq, DateTimeOffset? expiresAt, DateTimeOffset createdAt)
+        int seq, DateTimeOffset? expiresAt, DateTimeOffset createdAt, Money takenBack = default)
     {
         Id = id;
         AccountId = accountId;
@@ -23,12 +23,14 @@ public sealed class Lot
         Reserved = reserved;
         Consumed = consumed;
         Expired = expired;
+        TakenBack = takenBack;
         Seq = seq;
         ExpiresAt = expiresAt;
         CreatedAt = createdAt;
-        if (available.IsNegative || reserved.IsNegative || consumed.IsNegative || expired.IsNegative || available + reserved + consumed + expired != original)
+        if (available.IsNegative || reserved.IsNegative || consumed.IsNegative || expired.IsNegative || takenBack.IsNegative
+            || available + reserved + consumed + expired + takenBack != original)
         {
-            throw new LedgerRuleViolation($"Lot {id} does not add up: {available} + {reserved} + {consumed} + {expired} <> {original}.");
+            throw new LedgerRuleViolation($"Lot {id} does not add up: {available} + {reserved} + {consumed} + {expired} + {takenBack} <> {original}.");
         }
     }
 
@@ -47,6 +49,9 @@ public sealed class Lot
     public Money Consumed { get; private set; }
 
     public Money Expired { get; private set; }
+
+    /// <summary>Credits a refund took back (<see cref="EntryKind.Clawback"/>) or a purchase gave to repay a debt (<see cref="EntryKind.Repay"/>).</summary>
+    public Money TakenBack { get; private set; }
 
     /// <summary>The sequence number of the lot's latest entry.</summary>
     public int Seq { get; private set; }
@@ -111,6 +116,24 @@ public sealed class Lot
         Record(reservationId, EntryKind.Reverse, amount, reason);
     }
 
+    /// <summary>available → taken back, for a refund of the payment that bought credits (never from reserved: a hold settles first).</summary>
+    internal void TakeBack(Money amount, string reason)
+    {
+        Require(amount, Available, "take back", "available");
+        Available -= amount;
+        TakenBack += amount;
+        Record(null, EntryKind.Clawback, amount, reason);
+    }
+
+    /// <summary>available → taken back, for a new purchase repaying the account's debt before it can be spent.</summary>
+    internal void Repay(Money amount, string reason)
+    {
+        Require(amount, Available, "repay", "available");
+        Available -= amount;
+        TakenBack += amount;
+        Record(null, EntryKind.Repay, amount, reason);
+    }
+
     /// <summary>
     /// available → expired, once the lot is past its expiry; holds on it stay until they settle (and
     /// what they return expires at the next sweep). Returns the amount expired.
@@ -148,6 +171,6 @@ public sealed class Lot
     private void Record(Guid? reservationId, EntryKind kind, Money amount, string? reason)
     {
         Seq++;
-        _newEntries.Add(new LedgerEntry(Id, AccountId, CommunityId, Seq, reservationId, kind, amount, Available, Reserved, Consumed, Expired, reason));
+        _newEntries.Add(new LedgerEntry(Id, AccountId, CommunityId, Seq, reservationId, kind, amount, Available, Reserved, Consumed, Expired, reason, TakenBack));
     }
 }

@@ -36,7 +36,7 @@ public sealed class AppRoleTests(FreesideApp app) : IClassFixture<FreesideApp>
         string[] migrated =
         [
             "communities", "community_admins", "conservation_violations", "credit_accounts", "credit_lots", "credit_reservations",
-            "credit_reversals", "jwks_keys", "ledger_entries", "revoked_sessions", "schema_migrations", "siwe_nonces", "usage_events",
+            "credit_clawbacks", "credit_reversals", "jwks_keys", "ledger_entries", "revoked_sessions", "schema_migrations", "siwe_nonces", "usage_events",
         ];
         migrated.ShouldBeSubsetOf(owners.Keys);
         owners.Where(o => o.Value == FreesideDb.AppRole).Select(o => o.Key).ShouldBeEmpty();

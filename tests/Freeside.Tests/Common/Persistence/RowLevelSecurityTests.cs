@@ -219,6 +219,17 @@ internal static class TenantTables
             // Written only when the guard or an audit finds a broken invariant; no command makes one on purpose.
             await app.Database.ExecuteAsync(
                 $"INSERT INTO conservation_violations (account_id, community_id, invariant, source, detail, detected_at) VALUES ('{account}', '{community}', 'C1', 'audit', 'seeded', now())");
+            // A refunded purchase's clawback, as PaymentTransitions writes one (the IPN needs the payments host): lot, entries, row.
+            var refundedLot = Guid.NewGuid();
+            await app.Database.ExecuteAsync($"""
+                INSERT INTO credit_lots (id, account_id, community_id, source, source_ref, original, available, reserved, consumed, expired, taken_back, entry_seq, created_at)
+                VALUES ('{refundedLot}', '{account}', '{community}', 'purchase', 'seed-refund-{slug}', 1000, 0, 0, 0, 0, 1000, 2, now());
+                INSERT INTO ledger_entries (account_id, community_id, lot_id, lot_seq, kind, amount, available_after, reserved_after, consumed_after, expired_after, taken_back_after, created_at)
+                VALUES ('{account}', '{community}', '{refundedLot}', 1, 'mint', 1000, 1000, 0, 0, 0, 0, now()),
+                       ('{account}', '{community}', '{refundedLot}', 2, 'clawback', 1000, 0, 0, 0, 0, 1000, now());
+                INSERT INTO credit_clawbacks (id, account_id, community_id, source_ref, credits_micro, taken_micro, debt_micro, created_at)
+                VALUES ('{Guid.NewGuid()}', '{account}', '{community}', 'seed-refund-{slug}', 1000, 1000, 0, now());
+                """);
             // Payments are written by the checkout, which needs the NOWPayments fake; a row as it writes one.
             await app.Database.ExecuteAsync(
                 $"INSERT INTO payments (id, order_id, account_id, community_id, payer, pack_id, price_micro, credits_micro, status, created_at, updated_at) VALUES ('{Guid.NewGuid()}', 'seed-{slug}', '{account}', '{community}', '{admin}', 'starter', 5000000, 5000000, 'waiting', now(), now())");

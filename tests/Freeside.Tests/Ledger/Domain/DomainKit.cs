@@ -19,10 +19,11 @@ internal static class DomainKit
 
     public static Dictionary<Guid, Lot> ById(params Lot[] lots) => lots.ToDictionary(l => l.Id);
 
-    /// <summary>C1 for one lot: the four columns add up to the original and none is negative.</summary>
+    /// <summary>C1 for one lot: the five columns add up to the original and none is negative.</summary>
     public static void ShouldConserve(this Lot lot)
     {
-        (lot.Available + lot.Reserved + lot.Consumed + lot.Expired).ShouldBe(lot.Original);
+        (lot.Available + lot.Reserved + lot.Consumed + lot.Expired + lot.TakenBack).ShouldBe(lot.Original);
+        lot.TakenBack.IsNegative.ShouldBeFalse();
         lot.Available.IsNegative.ShouldBeFalse();
         lot.Reserved.IsNegative.ShouldBeFalse();
         lot.Consumed.IsNegative.ShouldBeFalse();
