@@ -18,12 +18,16 @@ public static class GetBalance
     /// <param name="Cursor">The previous page's <c>next_cursor</c>.</param>
     public sealed record Query(string Slug, EthereumAddress? Viewer = null, int? Limit = null, string? Cursor = null) : IQuery<BalanceView>;
 
-    /// <summary>The totals cover every lot; <see cref="Lots"/> is one page of them, oldest first.</summary>
+    /// <summary>
+    /// The totals cover every lot; <see cref="Lots"/> is one page of them, oldest first. A positive
+    /// <paramref name="DebtMicro"/> (a refund took back credits already spent) blocks new holds until a purchase repays it.
+    /// </summary>
     public sealed record BalanceView(
-        long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro, long LotCount, IReadOnlyList<LotView> Lots, string? NextCursor);
+        long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro, long TakenBackMicro, long DebtMicro, long LotCount,
+        IReadOnlyList<LotView> Lots, string? NextCursor);
 
     public sealed record LotView(
-        Guid Id, string Source, long OriginalMicro, long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro,
+        Guid Id, string Source, long OriginalMicro, long AvailableMicro, long ReservedMicro, long ConsumedMicro, long ExpiredMicro, long TakenBackMicro,
         DateTimeOffset? ExpiresAt, DateTimeOffset CreatedAt);
 
     private const string CursorList = "lots";
@@ -57,7 +61,7 @@ public static class GetBalance
             var now = time.GetUtcNow();
             var limit = Paging.LimitOrDefault(request.Limit);
             Guid? after = Paging.TryDecode(request.Cursor, CursorList, out var position) ? Guid.Parse(position) : null;
-            var (totals, page) = await db.ReadInCommunityAsync(community.Id, async ct =>
+            var (totals, page, debtMicro) = await db.ReadInCommunityAsync(community.Id, async ct =>
             {
                 var lots = db.Set<CreditLot>().AsNoTracking().Where(l => l.CommunityId == community.Id);
                 // Credit on a lot past its expiry is not spendable even before the expiry sweep books it.
@@ -68,10 +72,13 @@ public static class GetBalance
                     Reserved = g.Sum(l => l.Reserved),
                     Consumed = g.Sum(l => l.Consumed),
                     Expired = g.Sum(l => l.Expired),
+                    TakenBack = g.Sum(l => l.TakenBack),
                     Count = g.LongCount(),
                 }).SingleOrDefaultAsync(ct);
                 var rows = await lots.Where(l => after == null || l.Id > after).OrderBy(l => l.Id).Take(limit + 1).ToListAsync(ct);
-                return (sums, rows);
+                var debt = await db.Set<CreditAccount>().AsNoTracking()
+                    .Where(a => a.Kind == "community" && a.CommunityId == community.Id).Select(a => a.DebtMicro).SingleOrDefaultAsync(ct);
+                return (sums, rows, debt);
             }, cancellationToken);
 
             var more = page.Count > limit;
@@ -81,8 +88,10 @@ public static class GetBalance
                 totals?.Reserved ?? 0,
                 totals?.Consumed ?? 0,
                 (totals?.Expired ?? 0) + (totals?.Lapsed ?? 0),
+                totals?.TakenBack ?? 0,
+                debtMicro,
                 totals?.Count ?? 0,
-                [.. shown.Select(l => new LotView(l.Id, l.Source, l.Original, l.Available, l.Reserved, l.Consumed, l.Expired, l.ExpiresAt, l.CreatedAt))],
+                [.. shown.Select(l => new LotView(l.Id, l.Source, l.Original, l.Available, l.Reserved, l.Consumed, l.Expired, l.TakenBack, l.ExpiresAt, l.CreatedAt))],
                 more ? Paging.Encode(CursorList, shown[^1].Id.ToString()) : null);
         }
     }

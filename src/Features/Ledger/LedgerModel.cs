@@ -14,6 +14,9 @@ public sealed class CreditAccount
 
     public Guid? DeveloperId { get; init; }
 
+    /// <summary>What refunds took back beyond the credits left (C6); repaid first by the next purchase. Written by <see cref="LedgerStore"/>.</summary>
+    public long DebtMicro { get; init; }
+
     public DateTimeOffset CreatedAt { get; init; }
 }
 

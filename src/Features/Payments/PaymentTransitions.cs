@@ -24,10 +24,9 @@ internal sealed partial class PaymentTransitions(
 
     public static string LotSourceRef(Guid paymentId) => $"nowpayments:{paymentId:N}";
 
-    /// <summary>The payment by order_id, else by invoice_id, locked for the rest of the transaction (platform scope).</summary>
+    /// <summary>The payment by order_id, else by invoice_id, locked for the rest of the transaction (in the caller's platform scope).</summary>
     public async Task<Payment?> FindLockedAsync(string? orderId, string? invoiceId, CancellationToken cancellationToken)
     {
-        await db.EnterPlatformScopeAsync(cancellationToken);
         if (orderId is not null)
         {
             var byOrder = await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE order_id = {orderId} FOR UPDATE").SingleOrDefaultAsync(cancellationToken);
@@ -41,6 +40,11 @@ internal sealed partial class PaymentTransitions(
             ? null
             : await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE invoice_id = {invoiceId} FOR UPDATE").SingleOrDefaultAsync(cancellationToken);
     }
+
+    /// <summary>The payment by order_id, else by invoice_id, as it is now (no lock; in the caller's platform scope).</summary>
+    public async Task<Payment?> FindAsync(string? orderId, string? invoiceId, CancellationToken cancellationToken) =>
+        await db.Set<Payment>().AsNoTracking()
+            .FirstOrDefaultAsync(p => (orderId != null && p.OrderId == orderId) || (invoiceId != null && p.InvoiceId == invoiceId), cancellationToken);
 
     public async Task<Payment?> FindLockedAsync(Guid paymentId, CancellationToken cancellationToken)
     {

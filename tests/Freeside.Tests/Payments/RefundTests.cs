@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Freeside.Features.Ledger;
 using Freeside.Tests.Ledger;
 
@@ -49,6 +51,14 @@ public sealed class RefundTests(PaymentsApp app) : IClassFixture<PaymentsApp>
         (await DebtAsync(account)).ShouldBe(2_500_000);
         (await app.ScalarLongAsync("SELECT taken_back FROM credit_lots WHERE id = @a", extra.LotId)).ShouldBe(500_000);
         (await app.ScalarLongAsync("SELECT debt_micro FROM credit_clawbacks WHERE account_id = @a", account)).ShouldBe(2_500_000);
+        using (var admin = app.CreateAdminClient())
+        {
+            var balance = await admin.GetFromJsonAsync<JsonElement>($"/api/v1/communities/{slug}/balance");
+            balance.GetProperty("debt_micro").GetInt64().ShouldBe(2_500_000);
+            balance.GetProperty("taken_back_micro").GetInt64().ShouldBe(2_500_000);
+            balance.GetProperty("available_micro").GetInt64().ShouldBe(0);
+        }
+
         await app.ShouldAuditCleanAsync();
 
         var (nextOrder, nextPayment) = await SecondPaymentAsync(account, slug, 10_500_000);

@@ -8,9 +8,17 @@ namespace Freeside.Features.Common.Persistence;
 /// classes beside their capability and picked up from this assembly; the schema itself is owned by
 /// the hand-written SQL migrations, so every name here must match them (snake_case).
 /// </summary>
-public sealed class FreesideDb(DbContextOptions<FreesideDb> options) : DbContext(options)
+public sealed class FreesideDb : DbContext
 {
     public const string AppRole = "freeside_app";
+
+    public FreesideDb(DbContextOptions<FreesideDb> options)
+        : base(options)
+    {
+        // A failed save fails the whole unit of work (TransactionBehavior rolls it back, never retries
+        // inside it), so EF's savepoint around each SaveChanges would only cost two round trips.
+        Database.AutoSavepointsEnabled = false;
+    }
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
