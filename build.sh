@@ -248,6 +248,9 @@ cmd_run() {
   export NOWPAYMENTS_ENVIRONMENT="${NOWPAYMENTS_ENVIRONMENT:-simulator}"
   export NOWPAYMENTS_IPN_SECRET; NOWPAYMENTS_IPN_SECRET="$(nowpayments_secret NOWPAYMENTS_IPN_SECRET nowpayments-ipn-secret)"
   export NOWPAYMENTS_API_KEY; NOWPAYMENTS_API_KEY="$(nowpayments_secret NOWPAYMENTS_API_KEY nowpayments-api-key)"
+  # The dashboard account whose JWT lists payments (reconciliation by invoice); the simulator checks it like NOWPayments.
+  export NOWPAYMENTS_EMAIL="${NOWPAYMENTS_EMAIL:-simulator@freeside.local}"
+  export NOWPAYMENTS_PASSWORD; NOWPAYMENTS_PASSWORD="$(nowpayments_secret NOWPAYMENTS_PASSWORD nowpayments-password)"
   build
   dotnet "$(web_dll)" migrate
   log "starting Freeside on $WEB_URL (metrics on $MANAGEMENT_URL/metrics)"

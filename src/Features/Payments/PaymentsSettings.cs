@@ -21,6 +21,14 @@ public sealed record PaymentsSettings(bool CheckoutEnabled, string? IpnSecret, s
 
     public TimeSpan CallBudget { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// NOWPAYMENTS_EMAIL / NOWPAYMENTS_PASSWORD: the dashboard account whose JWT (POST /v1/auth) NOWPayments
+    /// requires to list payments; reconciliation needs it to find a payment by invoice when every IPN was lost.
+    /// </summary>
+    public string? AccountEmail { get; init; }
+
+    public string? AccountPassword { get; init; }
+
     /// <summary>NOWPAYMENTS_ENVIRONMENT=simulator: the API is the stand-in inside this process (never in Production).</summary>
     public bool Simulator { get; init; }
 
@@ -73,7 +81,17 @@ public sealed record PaymentsSettings(bool CheckoutEnabled, string? IpnSecret, s
         var apiUrl = Url(configuration, "NOWPAYMENTS_API_URL", errors)
             ?? new Uri(environment == "sandbox" ? "https://api-sandbox.nowpayments.io/" : "https://api.nowpayments.io/");
         var callback = Url(configuration, "NOWPAYMENTS_IPN_CALLBACK_URL", errors);
-        return new PaymentsSettings(enabled, secret, apiKey, packs) { ApiUrl = apiUrl, IpnCallbackUrl = callback, Simulator = environment == "simulator" };
+        var email = configuration["NOWPAYMENTS_EMAIL"] is { Length: > 0 } e ? e : null;
+        var password = configuration["NOWPAYMENTS_PASSWORD"] is { Length: > 0 } pw ? pw : null;
+        if ((email is null) != (password is null))
+        {
+            errors.Add("NOWPAYMENTS_EMAIL and NOWPAYMENTS_PASSWORD: set both or neither");
+        }
+
+        return new PaymentsSettings(enabled, secret, apiKey, packs)
+        {
+            ApiUrl = apiUrl, IpnCallbackUrl = callback, Simulator = environment == "simulator", AccountEmail = email, AccountPassword = password,
+        };
     }
 
     private static Uri? Url(IConfiguration configuration, string name, List<string> errors)

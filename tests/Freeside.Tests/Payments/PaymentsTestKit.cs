@@ -29,6 +29,8 @@ public class PaymentsApp : FreesideApp
         settings["NOWPAYMENTS_IPN_SECRET"] = IpnSecret;
         settings["NOWPAYMENTS_API_KEY"] = ApiKey;
         settings["NOWPAYMENTS_API_URL"] = NowPayments.Url.ToString();
+        settings["NOWPAYMENTS_EMAIL"] = NowPaymentsFake.AccountEmail;
+        settings["NOWPAYMENTS_PASSWORD"] = NowPaymentsFake.AccountPassword;
         return settings;
     }
 

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Freeside.Features.Payments;
 using Freeside.Tests.Identity;
+using Freeside.Tests.Infrastructure;
 using Freeside.Tests.Ledger;
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
@@ -44,7 +45,42 @@ public sealed class ReconcilePaymentTests(PaymentsApp app) : IClassFixture<Payme
         (await app.AvailableAsync(account)).ShouldBe(10_500_000);
         (await app.Database.ScalarAsync<string>("SELECT provider_payment_id FROM payments WHERE id = @id", ("id", paymentId))).ShouldBe("61001");
         PaymentsApp.CreditedRecorder.Published.Single(p => p.PaymentId == paymentId).Payer.ShouldBe(TestWallet.Demo.Address);
+        app.NowPayments.ListAuthorizations.ShouldNotBeEmpty();
+        app.NowPayments.ListAuthorizations.ShouldAllBe(a => a.StartsWith("Bearer ", StringComparison.Ordinal));
         await app.ShouldAuditCleanAsync();
+    }
+
+    [Fact]
+    public async Task AdminReconcile_JwtExpiredAtProvider_SignsInAgainOnceAndFindsThePayment()
+    {
+        var (paymentId, orderId, invoiceId, account) = await CheckedOutAsync(TimeSpan.Zero);
+        app.NowPayments.InvoicePayments[invoiceId] = new { payment_id = 61_010, payment_status = "finished", order_id = orderId, invoice_id = invoiceId, actually_paid = "0.1", pay_currency = "eth" };
+        using var admin = app.CreateAdminClient();
+        var other = await CheckedOutAsync(TimeSpan.Zero);
+        (await admin.PostAsync($"/api/v1/admin/payments/{other.PaymentId}/reconcile", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var signInsBefore = app.NowPayments.Requests.Count(r => r.Path == "/v1/auth");
+        app.NowPayments.Tokens.Clear();
+
+        var response = await admin.PostAsync($"/api/v1/admin/payments/{paymentId}/reconcile", null);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        app.NowPayments.Requests.Count(r => r.Path == "/v1/auth").ShouldBe(signInsBefore + 1);
+        (await app.StatusAsync(paymentId)).ShouldBe("finished");
+        (await app.AvailableAsync(account)).ShouldBe(10_500_000);
+    }
+
+    [Fact]
+    public async Task AdminReconcile_TwoLookups_ReuseOneJwt()
+    {
+        var first = await CheckedOutAsync(TimeSpan.Zero);
+        var second = await CheckedOutAsync(TimeSpan.Zero);
+        using var admin = app.CreateAdminClient();
+        (await admin.PostAsync($"/api/v1/admin/payments/{first.PaymentId}/reconcile", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var signIns = app.NowPayments.Requests.Count(r => r.Path == "/v1/auth");
+
+        (await admin.PostAsync($"/api/v1/admin/payments/{second.PaymentId}/reconcile", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        app.NowPayments.Requests.Count(r => r.Path == "/v1/auth").ShouldBe(signIns);
     }
 
     [Fact]
@@ -140,5 +176,37 @@ public sealed class ReconcilePaymentTests(PaymentsApp app) : IClassFixture<Payme
         (await admin.GetAsync("/api/v1/admin/payments?limit=101")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
         (await admin.GetAsync("/api/v1/admin/payments?cursor=bogus")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
         (await admin.GetAsync("/api/v1/admin/payments?status=lost")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+    }
+}
+
+/// <summary>NOWPayments configured without the dashboard account: only the list look-up is impossible.</summary>
+public sealed class NoAccountPaymentsApp : PaymentsApp
+{
+    protected override IDictionary<string, string?> Settings(TestDatabase database)
+    {
+        var settings = base.Settings(database);
+        settings.Remove("NOWPAYMENTS_EMAIL");
+        settings.Remove("NOWPAYMENTS_PASSWORD");
+        return settings;
+    }
+}
+
+public sealed class ReconcileWithoutAccountTests(NoAccountPaymentsApp app) : IClassFixture<NoAccountPaymentsApp>
+{
+    [Fact]
+    public async Task AdminReconcile_InvoiceOnlyWithoutAccount_502NamingTheSettingsAndNothingChanges()
+    {
+        var (slug, _) = await app.FundedCommunityAsync(0);
+        using var client = app.CreateClient().WithBearer(await IdentityHttp.SessionTokenAsync(app, TestWallet.Demo));
+        var created = await (await client.PostAsJsonAsync("/api/v1/payments", new { pack_id = "standard", community = slug })).Content.ReadFromJsonAsync<JsonElement>();
+        var paymentId = Guid.Parse(created.GetProperty("payment_id").GetString()!);
+        using var admin = app.CreateAdminClient();
+
+        var response = await admin.PostAsync($"/api/v1/admin/payments/{paymentId}/reconcile", null);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadGateway);
+        (await response.Content.ReadAsStringAsync()).ShouldContain("NOWPAYMENTS_EMAIL");
+        (await app.StatusAsync(paymentId)).ShouldBe("waiting");
+        app.NowPayments.Requests.ShouldNotContain(r => r.Path == "/v1/auth" || r.Path == "/v1/payment/");
     }
 }

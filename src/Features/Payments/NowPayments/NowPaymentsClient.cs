@@ -12,7 +12,11 @@ using Polly.Timeout;
 namespace Freeside.Features.Payments.NowPayments;
 
 public sealed record NowPaymentsFailed(string Detail)
-    : Error(ErrorKind.BadGateway, "payment-provider-failed", "The payment provider did not answer usefully.", Detail);
+    : Error(ErrorKind.BadGateway, "payment-provider-failed", "The payment provider did not answer usefully.", Detail)
+{
+    /// <summary>The provider's HTTP status when it refused the call (a 401 renews the JWT).</summary>
+    internal int? Status { get; init; }
+}
 
 /// <summary>NOWPayments' invoice as we need it.</summary>
 public sealed record NowPaymentsInvoice(string InvoiceId, string InvoiceUrl);
@@ -35,6 +39,8 @@ public sealed partial class NowPaymentsClient
     private readonly PaymentsSettings _settings;
     private readonly ILogger<NowPaymentsClient> _logger;
     private readonly ResiliencePipeline _pipeline;
+    private readonly SemaphoreSlim _signIn = new(1, 1);
+    private (string Token, DateTimeOffset Until)? _jwt;
 
     public NowPaymentsClient(IHttpClientFactory httpClients, PaymentsSettings settings, ILogger<NowPaymentsClient> logger)
     {
@@ -110,8 +116,13 @@ public sealed partial class NowPaymentsClient
     /// </summary>
     public async Task<Result<NowPaymentsPayment?>> FindPaymentByInvoiceAsync(string invoiceId, CancellationToken cancellationToken)
     {
-        var answer = await CallAsync(HttpMethod.Get, "v1/payment/?invoiceId=" + Uri.EscapeDataString(invoiceId) + "&sortBy=created_at&orderBy=desc&limit=1",
-            null, cancellationToken);
+        if (_settings.AccountEmail is null || _settings.AccountPassword is null)
+        {
+            return new NowPaymentsFailed("NOWPayments lists payments only with a JWT from /v1/auth: set NOWPAYMENTS_EMAIL and NOWPAYMENTS_PASSWORD.");
+        }
+
+        var path = "v1/payment/?invoiceId=" + Uri.EscapeDataString(invoiceId) + "&sortBy=created_at&orderBy=desc&limit=1";
+        var answer = await CallWithJwtAsync(path, cancellationToken);
         if (answer.Error is { } error)
         {
             return error;
@@ -136,10 +147,64 @@ public sealed partial class NowPaymentsClient
                 Text(first, "actually_paid"));
     }
 
+    /// <summary>
+    /// A GET that needs the account's JWT: a cached token (NOWPayments' tokens live 5 minutes; ours is
+    /// renewed after 4), and on a 401 one fresh sign-in and one more try.
+    /// </summary>
+    private async Task<Result<JsonElement>> CallWithJwtAsync(string path, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var token = await JwtAsync(renew: attempt > 0, cancellationToken);
+            if (token.Error is { } refused)
+            {
+                return refused;
+            }
+
+            var answer = await CallAsync(HttpMethod.Get, path, null, cancellationToken, token.Value);
+            if (answer.Error is not NowPaymentsFailed { Status: 401 } || attempt > 0)
+            {
+                return answer;
+            }
+        }
+    }
+
+    private async Task<Result<string>> JwtAsync(bool renew, CancellationToken cancellationToken)
+    {
+        await _signIn.WaitAsync(cancellationToken);
+        try
+        {
+            if (!renew && _jwt is { } cached && cached.Until > DateTimeOffset.UtcNow)
+            {
+                return cached.Token;
+            }
+
+            _jwt = null;
+            var answer = await CallAsync(HttpMethod.Post, "v1/auth",
+                new Dictionary<string, object?> { ["email"] = _settings.AccountEmail, ["password"] = _settings.AccountPassword }, cancellationToken);
+            if (answer.Error is { } error)
+            {
+                return error;
+            }
+
+            if (Text(answer.Value, "token") is not { Length: > 0 } token)
+            {
+                return new NowPaymentsFailed("The /v1/auth answer has no token.");
+            }
+
+            _jwt = (token, DateTimeOffset.UtcNow.AddMinutes(4));
+            return token;
+        }
+        finally
+        {
+            _signIn.Release();
+        }
+    }
+
     /// <summary>USD with up to six decimals, from integer micro-USD; a number literal, never a double.</summary>
     internal static decimal PriceAmount(long micro) => decimal.Divide(micro, 1_000_000m);
 
-    private async Task<Result<JsonElement>> CallAsync(HttpMethod method, string path, object? body, CancellationToken cancellationToken)
+    private async Task<Result<JsonElement>> CallAsync(HttpMethod method, string path, object? body, CancellationToken cancellationToken, string? bearer = null)
     {
         try
         {
@@ -147,6 +212,10 @@ public sealed partial class NowPaymentsClient
             {
                 using var request = new HttpRequestMessage(method, new Uri(_settings.ApiUrl, path));
                 request.Headers.TryAddWithoutValidation("x-api-key", _settings.ApiKey ?? "");
+                if (bearer is not null)
+                {
+                    request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer);
+                }
                 if (body is not null)
                 {
                     request.Content = JsonContent.Create(body);
@@ -166,7 +235,7 @@ public sealed partial class NowPaymentsClient
                 if (!response.IsSuccessStatusCode)
                 {
                     return Result<JsonElement>.Failure(new NowPaymentsFailed(
-                        string.Create(CultureInfo.InvariantCulture, $"NOWPayments refused the request ({(int)response.StatusCode}).")));
+                        string.Create(CultureInfo.InvariantCulture, $"NOWPayments refused the request ({(int)response.StatusCode}).")) { Status = (int)response.StatusCode });
                 }
 
                 try

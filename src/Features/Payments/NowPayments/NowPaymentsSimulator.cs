@@ -20,13 +20,35 @@ public sealed class NowPaymentsSimulator(IHttpClientFactory httpClients, Payment
     public const string HttpClientName = "nowpayments-simulator";
 
     private readonly ConcurrentDictionary<string, SimulatedInvoice> _invoices = new();
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _tokens = new();
     private long _nextId = 5_000_000_000 + RandomNumberGenerator.GetInt32(1_000_000);
 
     public bool Enabled => settings.Simulator;
 
-    public bool KeyMatches(string? presented) =>
-        settings.ApiKey is { } key && presented is not null
-        && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+    public bool KeyMatches(string? presented) => settings.ApiKey is { } key && Same(presented, key);
+
+    /// <summary>POST /v1/auth: a JWT for the configured account (NOWPAYMENTS_EMAIL / NOWPAYMENTS_PASSWORD), valid 5 minutes.</summary>
+    public string? SignIn(string? email, string? password)
+    {
+        if (settings.AccountEmail is not { } expectedEmail || settings.AccountPassword is not { } expectedPassword
+            || !Same(email, expectedEmail) || !Same(password, expectedPassword))
+        {
+            return null;
+        }
+
+        var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        _tokens[token] = DateTimeOffset.UtcNow.AddMinutes(5);
+        return token;
+    }
+
+    /// <summary>Whether an Authorization header carries a live token from <see cref="SignIn"/>.</summary>
+    public bool BearerMatches(string? authorization) =>
+        authorization is { Length: > 7 } header && header.StartsWith("Bearer ", StringComparison.Ordinal)
+        && _tokens.TryGetValue(header[7..], out var until) && until > DateTimeOffset.UtcNow;
+
+    private static bool Same(string? presented, string expected) =>
+        presented is not null
+        && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
 
     public JsonObject? CreateInvoice(JsonElement request, Uri publicBase)
     {

@@ -9,7 +9,7 @@ namespace Freeside.Features.Payments.NowPayments;
 
 /// <summary>
 /// The NOWPayments simulator's HTTP face (NOWPAYMENTS_ENVIRONMENT=simulator only; 404 otherwise):
-/// the two API calls the client makes, and the invoice page whose buttons deliver signed IPNs.
+/// the API calls the client makes (/v1/auth, /v1/invoice, /v1/payment), and the invoice page whose buttons deliver signed IPNs.
 /// Not part of Freeside's API, so it stays out of the OpenAPI document; mapped by <see cref="PaymentsEndpoints"/>.
 /// </summary>
 public static class SimulatorRoutes
@@ -19,6 +19,7 @@ public static class SimulatorRoutes
         var group = app.MapGroup(NowPaymentsSimulator.BasePath).ExcludeFromDescription()
             .AddEndpointFilter(async (context, next) =>
                 context.HttpContext.RequestServices.GetRequiredService<NowPaymentsSimulator>().Enabled ? await next(context) : TypedResults.NotFound());
+        group.MapPost("/v1/auth", SignInAsync);
         group.MapPost("/v1/invoice", CreateInvoiceAsync);
         group.MapGet("/v1/payment/{paymentId}", GetPayment);
         group.MapGet("/v1/payment/", ListPayments);
@@ -45,8 +46,21 @@ public static class SimulatorRoutes
         : simulator.PaymentDocument(paymentId) is { } payment ? TypedResults.Text(payment.ToJsonString(), "application/json")
         : TypedResults.NotFound();
 
+    private static async Task<IResult> SignInAsync(HttpRequest request, NowPaymentsSimulator simulator, CancellationToken cancellationToken)
+    {
+        var body = await JsonSerializer.DeserializeAsync<JsonElement>(request.Body, cancellationToken: cancellationToken);
+        string? Field(string name) => body.ValueKind == JsonValueKind.Object && body.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString()
+            : null;
+        return simulator.SignIn(Field("email"), Field("password")) is { } token
+            ? TypedResults.Json(new { token })
+            : TypedResults.Json(new { message = "Invalid email or password" }, statusCode: StatusCodes.Status401Unauthorized);
+    }
+
+    /// <summary>Like NOWPayments: listing payments takes the API key and the account's JWT.</summary>
     private static IResult ListPayments(string? invoiceId, HttpRequest request, NowPaymentsSimulator simulator) =>
         !simulator.KeyMatches(request.Headers["x-api-key"]) ? TypedResults.StatusCode(StatusCodes.Status403Forbidden)
+        : !simulator.BearerMatches(request.Headers.Authorization) ? TypedResults.Json(new { message = "Authorization header is empty (Bearer JWTtoken is required)" }, statusCode: StatusCodes.Status401Unauthorized)
         : TypedResults.Text(new System.Text.Json.Nodes.JsonObject
         {
             ["data"] = invoiceId is not null && simulator.PaymentOfInvoice(invoiceId) is { } payment ? new System.Text.Json.Nodes.JsonArray(payment) : [],

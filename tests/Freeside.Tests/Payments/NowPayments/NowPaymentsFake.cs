@@ -11,7 +11,8 @@ using Microsoft.Extensions.Logging;
 namespace Freeside.Tests.Payments.NowPayments;
 
 /// <summary>
-/// NOWPayments on a real loopback Kestrel socket: POST /v1/invoice and GET /v1/payment/{id} as the
+/// NOWPayments on a real loopback Kestrel socket: POST /v1/auth, POST /v1/invoice, GET /v1/payment/{id}
+/// and the payment list (which, like the real API, wants the account's JWT besides the API key) as the
 /// real API answers them, unless a test has queued scripted answers (5xx, 429, garbage, silence).
 /// </summary>
 public sealed class NowPaymentsFake : IAsyncDisposable
@@ -32,6 +33,16 @@ public sealed class NowPaymentsFake : IAsyncDisposable
 
     /// <summary>Every request seen: method, path, x-api-key and body.</summary>
     public ConcurrentQueue<(string Method, string Path, string? ApiKey, string Body)> Requests { get; } = new();
+
+    public const string AccountEmail = "billing@freeside.test";
+
+    public const string AccountPassword = "correct horse battery staple";
+
+    /// <summary>JWTs handed out by POST /v1/auth; a test removes one to expire it early.</summary>
+    public ConcurrentDictionary<string, bool> Tokens { get; } = new();
+
+    /// <summary>The Authorization header of every payment-list request.</summary>
+    public ConcurrentQueue<string> ListAuthorizations { get; } = new();
 
     /// <summary>Answers used before the default behaviour, one per request, in order.</summary>
     public ConcurrentQueue<Func<HttpContext, Task>> Script { get; } = new();
@@ -93,8 +104,33 @@ public sealed class NowPaymentsFake : IAsyncDisposable
             return;
         }
 
+        if (context.Request.Method == "POST" && context.Request.Path == "/v1/auth")
+        {
+            using var json = JsonDocument.Parse(body);
+            if (json.RootElement.GetProperty("email").GetString() != AccountEmail || json.RootElement.GetProperty("password").GetString() != AccountPassword)
+            {
+                context.Response.StatusCode = 401;
+                await context.Response.WriteAsJsonAsync(new { message = "Invalid email or password" });
+                return;
+            }
+
+            var token = Guid.NewGuid().ToString("N");
+            Tokens[token] = true;
+            await context.Response.WriteAsJsonAsync(new { token });
+            return;
+        }
+
         if (context.Request.Method == "GET" && context.Request.Path == "/v1/payment/" && context.Request.Query["invoiceId"].ToString() is { Length: > 0 } invoiceId)
         {
+            var authorization = context.Request.Headers.Authorization.ToString();
+            ListAuthorizations.Enqueue(authorization);
+            if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || !Tokens.ContainsKey(authorization[7..]))
+            {
+                context.Response.StatusCode = 401;
+                await context.Response.WriteAsJsonAsync(new { message = "Authorization header is empty (Bearer JWTtoken is required)" });
+                return;
+            }
+
             await context.Response.WriteAsJsonAsync(new { data = InvoicePayments.TryGetValue(invoiceId, out var paid) ? new[] { paid } : [], limit = 1, page = 0 });
             return;
         }
