@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using FluentValidation;
+using Freeside.Features.Admin;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.RateLimiting;
@@ -84,6 +85,7 @@ public static partial class Chat
         NftOwnership ownership,
         FinnClient finn,
         LedgerBatcher ledger,
+        BudgetGuard budgets,
         InferenceSettings settings,
         InferenceMetrics metrics,
         IMediator mediator,
@@ -176,7 +178,9 @@ public static partial class Chat
             }
 
             var key = "chat:" + messageId.ToString("N");
-            var hold = await ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None);
+            var hold = await budgets.ReserveAsync(community.Id, wallet, worstCase,
+                () => ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None),
+                h => h.ReservationId, CancellationToken.None);
             if (!hold.IsSuccess)
             {
                 return hold.Error!;

@@ -1,0 +1,13 @@
+using Freeside.Features.Common;
+using Freeside.Features.Common.Configuration;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Freeside.Features.Admin;
+
+public sealed class AdminCapability : ICapability
+{
+    public object? LoadSettings(IConfiguration configuration, bool isDevelopment, List<string> errors) => null;
+
+    public void AddServices(IServiceCollection services, FreesideSettings settings) => services.AddSingleton<BudgetGuard>();
+}
