@@ -1,5 +1,6 @@
 using Freeside.Features.Common;
 using Freeside.Features.Common.Configuration;
+using Freeside.Features.Inference;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -9,5 +10,9 @@ public sealed class AdminCapability : ICapability
 {
     public object? LoadSettings(IConfiguration configuration, bool isDevelopment, List<string> errors) => null;
 
-    public void AddServices(IServiceCollection services, FreesideSettings settings) => services.AddSingleton<BudgetGuard>();
+    public void AddServices(IServiceCollection services, FreesideSettings settings)
+    {
+        services.AddSingleton<BudgetGuard>();
+        services.AddSingleton<IChatReservationGate>(provider => provider.GetRequiredService<BudgetGuard>());
+    }
 }

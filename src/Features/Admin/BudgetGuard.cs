@@ -1,5 +1,7 @@
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Persistence;
+using Freeside.Features.Inference;
+using Freeside.Features.Ledger;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -13,8 +15,12 @@ namespace Freeside.Features.Admin;
 /// reservations cannot pass a cap together: each one sees the holds of those admitted before it.
 /// A community without a budget takes no lock.
 /// </summary>
-public sealed class BudgetGuard(IServiceScopeFactory scopes, TimeProvider time)
+public sealed class BudgetGuard(IServiceScopeFactory scopes, TimeProvider time) : IChatReservationGate
 {
+    public Task<Result<ReservationView>> ReserveAsync(Guid communityId, string wallet, long amountMicro,
+        Func<Task<Result<ReservationView>>> reserve, CancellationToken cancellationToken) =>
+        ReserveAsync(communityId, wallet, amountMicro, reserve, h => h.ReservationId, cancellationToken);
+
     internal sealed record Caps(long? Monthly, long? DailyPerWallet, DateTimeOffset UpdatedAt);
 
     /// <param name="wallet">The wallet the reservation is for, lower-case hex (as agent_messages stores it).</param>

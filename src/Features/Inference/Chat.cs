@@ -3,7 +3,6 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using FluentValidation;
-using Freeside.Features.Admin;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Common.RateLimiting;
@@ -85,7 +84,7 @@ public static partial class Chat
         NftOwnership ownership,
         FinnClient finn,
         LedgerBatcher ledger,
-        BudgetGuard budgets,
+        IChatReservationGate gate,
         InferenceSettings settings,
         InferenceMetrics metrics,
         IMediator mediator,
@@ -178,9 +177,8 @@ public static partial class Chat
             }
 
             var key = "chat:" + messageId.ToString("N");
-            var hold = await budgets.ReserveAsync(community.Id, wallet, worstCase,
-                () => ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None),
-                h => h.ReservationId, CancellationToken.None);
+            var hold = await gate.ReserveAsync(community.Id, wallet, worstCase,
+                () => ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None), CancellationToken.None);
             if (!hold.IsSuccess)
             {
                 return hold.Error!;
