@@ -78,6 +78,7 @@ ensure_tools() {
   command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
   command -v curl >/dev/null 2>&1 || want+=(curl)
   if [ "${1:-}" = test ]; then command -v promtool >/dev/null 2>&1 || want+=(prometheus); fi
+  if [ "${1:-}" = test ]; then command -v chromium >/dev/null 2>&1 || want+=(chromium); fi
   if [ "${1:-}" = test ] || [ "${1:-}" = run ]; then
     command -v node >/dev/null 2>&1 || want+=(nodejs)
     command -v npm >/dev/null 2>&1 || want+=(npm)

@@ -84,6 +84,7 @@ public static partial class Chat
         NftOwnership ownership,
         FinnClient finn,
         LedgerBatcher ledger,
+        IChatReservationGate gate,
         InferenceSettings settings,
         InferenceMetrics metrics,
         IMediator mediator,
@@ -176,7 +177,8 @@ public static partial class Chat
             }
 
             var key = "chat:" + messageId.ToString("N");
-            var hold = await ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None);
+            var hold = await gate.ReserveAsync(community.Id, wallet, worstCase,
+                () => ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None), CancellationToken.None);
             if (!hold.IsSuccess)
             {
                 return hold.Error!;

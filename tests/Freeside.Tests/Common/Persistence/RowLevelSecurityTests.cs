@@ -242,6 +242,8 @@ internal static class TenantTables
                 },
             ]))).IsSuccess.ShouldBeTrue();
             (await app.SendAsync(new Freeside.Features.Inference.SetAgentSettings.Command(slug, 5_000, null))).IsSuccess.ShouldBeTrue();
+            (await app.SendAsync(new Freeside.Features.Admin.SetBudget.Command(slug, 1_000_000, 100_000, null))).IsSuccess.ShouldBeTrue();
+            await Freeside.Tests.Admin.AdminTestKit.ChatSpendAsync(app, new Freeside.Tests.Admin.AdminTestKit.TestCommunity(slug, community, account), admin, 100, 50);
             ids.Add(community);
         }
 

@@ -1,0 +1,101 @@
+using Freeside.Features.Common.Errors;
+using Freeside.Features.Common.Persistence;
+using Freeside.Features.Inference;
+using Freeside.Features.Ledger;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Freeside.Features.Admin;
+
+/// <summary>
+/// Makes a chat reservation within the community's budgets and records which wallet it was for.
+/// Spend is what the community's chat reservations hold (pending) or charged (finalized) since the
+/// start of the UTC month (monthly cap) or UTC day (per-wallet cap). Admission is serialized per
+/// community on the budget row's lock, held until the reservation has committed, so concurrent
+/// reservations cannot pass a cap together: each one sees the holds of those admitted before it.
+/// A community without a budget takes no lock.
+/// </summary>
+public sealed class BudgetGuard(IServiceScopeFactory scopes, TimeProvider time) : IChatReservationGate
+{
+    public Task<Result<ReservationView>> ReserveAsync(Guid communityId, string wallet, long amountMicro,
+        Func<Task<Result<ReservationView>>> reserve, CancellationToken cancellationToken) =>
+        ReserveAsync(communityId, wallet, amountMicro, reserve, h => h.ReservationId, cancellationToken);
+
+    internal sealed record Caps(long? Monthly, long? DailyPerWallet, DateTimeOffset UpdatedAt);
+
+    /// <param name="wallet">The wallet the reservation is for, lower-case hex (as agent_messages stores it).</param>
+    /// <param name="reserve">Makes the reservation; it is idempotent on its key, so running it again after a retried transaction replays it.</param>
+    public async Task<Result<T>> ReserveAsync<T>(Guid communityId, string wallet, long amountMicro,
+        Func<Task<Result<T>>> reserve, Func<T, Guid> reservationOf, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<FreesideDb>();
+        return await db.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
+            await db.EnterCommunityAsync(communityId, ct);
+            var now = time.GetUtcNow();
+            if (await CapsAsync(db, communityId, forUpdate: true, ct) is { } caps)
+            {
+                if (caps.Monthly is { } monthly)
+                {
+                    var spent = await SpentAsync(db, communityId, null, MonthStart(now), ct);
+                    if (spent + amountMicro > monthly)
+                    {
+                        return Result<T>.Failure(new BudgetExceeded("monthly", monthly, spent, amountMicro));
+                    }
+                }
+
+                if (caps.DailyPerWallet is { } daily)
+                {
+                    var spent = await SpentAsync(db, communityId, wallet, DayStart(now), ct);
+                    if (spent + amountMicro > daily)
+                    {
+                        return Result<T>.Failure(new BudgetExceeded("daily per wallet", daily, spent, amountMicro));
+                    }
+                }
+            }
+
+            var made = await reserve();
+            if (!made.IsSuccess)
+            {
+                return made;
+            }
+
+            await using var record = AdminAccess.Command(db, """
+                INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at) VALUES (@r, @c, @w, @now)
+                ON CONFLICT (reservation_id) DO NOTHING
+                """, communityId);
+            record.Parameters.AddWithValue("r", reservationOf(made.Value));
+            record.Parameters.AddWithValue("w", wallet);
+            record.Parameters.AddWithValue("now", now);
+            await record.ExecuteNonQueryAsync(ct);
+            await transaction.CommitAsync(ct);
+            return made;
+        }, cancellationToken);
+    }
+
+    public static DateTimeOffset MonthStart(DateTimeOffset now) => new(now.UtcDateTime.Year, now.UtcDateTime.Month, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public static DateTimeOffset DayStart(DateTimeOffset now) => new(now.UtcDateTime.Date, TimeSpan.Zero);
+
+    internal static async Task<Caps?> CapsAsync(FreesideDb db, Guid communityId, bool forUpdate, CancellationToken cancellationToken)
+    {
+        var rows = await AdminAccess.ListAsync(db, communityId,
+            "SELECT monthly_cap_micro, daily_cap_per_wallet_micro, updated_at FROM community_budgets WHERE community_id = @c" + (forUpdate ? " FOR UPDATE" : ""),
+            r => new Caps(r.IsDBNull(0) ? null : r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1), r.GetFieldValue<DateTimeOffset>(2)),
+            cancellationToken);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    /// <summary>Held (pending) plus charged (finalized) by the community's chat reservations made since <paramref name="from"/>, optionally of one wallet.</summary>
+    internal static async Task<long> SpentAsync(FreesideDb db, Guid communityId, string? wallet, DateTimeOffset from, CancellationToken cancellationToken)
+    {
+        var rows = await AdminAccess.ListAsync(db, communityId, """
+            SELECT coalesce(sum(CASE r.status WHEN 'pending' THEN r.held WHEN 'finalized' THEN r.charged ELSE 0 END), 0)::bigint
+            FROM reservation_wallets w JOIN credit_reservations r ON r.id = w.reservation_id
+            WHERE w.community_id = @c AND w.created_at >= @from AND (@w::text IS NULL OR w.wallet = @w::text)
+            """, r => r.GetInt64(0), cancellationToken, ("from", from), ("w", (object?)wallet ?? DBNull.Value));
+        return rows[0];
+    }
+}
