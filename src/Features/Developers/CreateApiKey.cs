@@ -36,6 +36,11 @@ public static class CreateApiKey
     {
         public async Task<Result<CreatedKey>> Handle(Command request, CancellationToken cancellationToken)
         {
+            if (!settings.KeysEnabled)
+            {
+                return new ApiKeysUnconfigured();
+            }
+
             var now = time.GetUtcNow();
             var developer = await DeveloperAccounts.EnsureLockedAsync(db, request.Wallet, now, cancellationToken);
             var active = await db.Set<ApiKey>().AsNoTracking()

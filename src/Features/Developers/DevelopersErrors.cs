@@ -37,3 +37,8 @@ public sealed record ApiKeyRateLimited(string Limit, RateLimitDecision Decision,
         ["retry_after"] = Decision.RetryAfterSeconds,
     };
 }
+
+/// <summary>No API_KEY_PEPPER_V1 is configured: keys can be neither made nor verified.</summary>
+public sealed record ApiKeysUnconfigured()
+    : Error(ErrorKind.Unavailable, "api-keys-unconfigured", "API keys are not configured.",
+        "This Freeside has no API_KEY_PEPPER_V1, so it cannot make API keys.");

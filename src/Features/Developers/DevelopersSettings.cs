@@ -13,6 +13,9 @@ public sealed record DevelopersSettings(IReadOnlyDictionary<int, byte[]> Peppers
     /// <summary>Development without a pepper: a fixed, public one, so keys survive restarts. Never outside Development.</summary>
     internal static readonly byte[] DevelopmentPepper = Encoding.UTF8.GetBytes("freeside-development-api-key-pepper-not-secret");
 
+    /// <summary>Outside Development without API_KEY_PEPPER_V1 no key can be made (503), as checkout is off without its key.</summary>
+    public bool KeysEnabled => Peppers.Count > 0;
+
     public int CurrentPepperVersion => Peppers.Keys.Max();
 
     public static DevelopersSettings Load(IConfiguration configuration, bool isDevelopment, List<string> errors)
@@ -40,10 +43,6 @@ public sealed record DevelopersSettings(IReadOnlyDictionary<int, byte[]> Peppers
             if (isDevelopment)
             {
                 peppers[1] = DevelopmentPepper;
-            }
-            else
-            {
-                errors.Add("API_KEY_PEPPER_V1: required outside Development (at least 32 characters); later versions API_KEY_PEPPER_V2… rotate it");
             }
         }
 

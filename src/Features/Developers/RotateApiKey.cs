@@ -34,6 +34,11 @@ public static class RotateApiKey
     {
         public async Task<Result<Rotated>> Handle(Command request, CancellationToken cancellationToken)
         {
+            if (!settings.KeysEnabled)
+            {
+                return new ApiKeysUnconfigured();
+            }
+
             var developerId = DeveloperAccounts.IdOf(request.Wallet);
             var result = await db.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
             {
