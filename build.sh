@@ -84,6 +84,16 @@ ensure_tools() {
   fi
   if [ ${#want[@]} -gt 0 ]; then apt_install "${want[@]}"; fi
   if [ "${1:-}" = test ] || [ "${1:-}" = run ]; then ensure_chain_tools; fi
+  if [ "${1:-}" = test ]; then ensure_npm_tools "$ROOT/tools/openai-e2e" openai; fi
+}
+
+# A pinned npm tool folder (package-lock.json), installed once: the openai client for the API's end-to-end test,
+# Portkey's gateway for bench api.
+ensure_npm_tools() {
+  if [ ! -d "$1/node_modules" ]; then
+    log "npm ci in ${1#"$ROOT"/} ($2)"
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
 }
 
 # anvil, solc, OpenZeppelin and ethers for the local chain (tests and the demo), from the npm registry.
@@ -248,6 +258,7 @@ cmd_run() {
   export NOWPAYMENTS_ENVIRONMENT="${NOWPAYMENTS_ENVIRONMENT:-simulator}"
   export NOWPAYMENTS_IPN_SECRET; NOWPAYMENTS_IPN_SECRET="$(nowpayments_secret NOWPAYMENTS_IPN_SECRET nowpayments-ipn-secret)"
   export NOWPAYMENTS_API_KEY; NOWPAYMENTS_API_KEY="$(nowpayments_secret NOWPAYMENTS_API_KEY nowpayments-api-key)"
+  export API_KEY_PEPPER_V1; API_KEY_PEPPER_V1="$(nowpayments_secret API_KEY_PEPPER_V1 api-key-pepper-v1)"
   build
   dotnet "$(web_dll)" migrate
   log "starting Freeside on $WEB_URL (metrics on $MANAGEMENT_URL/metrics)"
