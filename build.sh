@@ -372,6 +372,7 @@ cmd_bench() {
   export FREESIDE_TEST_PG="postgres://freeside@127.0.0.1:$PG_PORT/postgres"
   build
   mkdir -p "$ROOT/bench/results"
+  if [ "$name" = api ]; then ensure_npm_tools "$ROOT/bench/portkey" "Portkey's gateway"; fi
   dotnet "$ROOT/bench/Freeside.Bench/bin/$CONFIGURATION/net10.0/Freeside.Bench.dll" "$name" "$ROOT/bench/results"
 }
 
