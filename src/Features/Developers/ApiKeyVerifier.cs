@@ -53,7 +53,18 @@ public sealed class ApiKeyVerifier
     /// <summary>How many times a key id was looked up in PostgreSQL (tests prove malformed keys never are).</summary>
     public long DatabaseLookups => Interlocked.Read(ref _lookupCount);
 
-    private sealed record CacheEntry(Task<VerifiedKey?> Load, long ExpiresAt);
+    private sealed class CacheEntry(Task<VerifiedKey?> load, long expiresAt)
+    {
+        public Task<VerifiedKey?> Load { get; } = load;
+
+        public long ExpiresAt { get; } = expiresAt;
+
+        /// <summary>
+        /// The secret that last passed the HMAC, kept for the entry's life (like the session-token cache), so a warm
+        /// key costs one constant-time comparison instead of an HMAC. Any other secret still goes through the HMAC.
+        /// </summary>
+        public volatile byte[]? Verified;
+    }
 
     public async ValueTask<(KeyCheck Check, VerifiedKey? Key)> VerifyAsync(string? presented, CancellationToken cancellationToken)
     {
@@ -62,13 +73,14 @@ public sealed class ApiKeyVerifier
             return (KeyCheck.Malformed, null);
         }
 
-        var key = await FindAsync(parsed.Id, cancellationToken);
+        var entry = await FindAsync(parsed.Id, cancellationToken);
+        var key = entry.Load.Result;
         if (key is null)
         {
             return (KeyCheck.Unknown, null);
         }
 
-        if (key.Live != parsed.Live || !SecretMatches(key, parsed.Secret))
+        if (key.Live != parsed.Live || !SecretMatches(entry, key, parsed.Secret))
         {
             return (KeyCheck.Mismatch, null);
         }
@@ -103,8 +115,15 @@ public sealed class ApiKeyVerifier
         }
     }
 
-    private bool SecretMatches(VerifiedKey key, string secret)
+    private bool SecretMatches(CacheEntry entry, VerifiedKey key, string secret)
     {
+        Span<byte> presented = stackalloc byte[secret.Length];
+        Encoding.ASCII.GetBytes(secret, presented);
+        if (entry.Verified is { } verified && CryptographicOperations.FixedTimeEquals(verified, presented))
+        {
+            return true;
+        }
+
         if (!_settings.Peppers.TryGetValue(key.PepperVersion, out var pepper))
         {
             // The pepper this key was made with is no longer configured: the key cannot be verified.
@@ -113,18 +132,25 @@ public sealed class ApiKeyVerifier
 
         Span<byte> input = stackalloc byte[key.Salt.Length + secret.Length];
         key.Salt.CopyTo(input);
-        Encoding.ASCII.GetBytes(secret, input[key.Salt.Length..]);
+        presented.CopyTo(input[key.Salt.Length..]);
         Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
         HMACSHA256.HashData(pepper, input, mac);
-        return CryptographicOperations.FixedTimeEquals(mac, key.SecretHash);
+        if (!CryptographicOperations.FixedTimeEquals(mac, key.SecretHash))
+        {
+            return false;
+        }
+
+        entry.Verified = presented.ToArray();
+        return true;
     }
 
-    private async Task<VerifiedKey?> FindAsync(string id, CancellationToken cancellationToken)
+    private async ValueTask<CacheEntry> FindAsync(string id, CancellationToken cancellationToken)
     {
         var now = _time.GetTimestamp();
         if (_cache.TryGetValue(id, out var cached) && cached.ExpiresAt > now && !cached.Load.IsFaulted && !cached.Load.IsCanceled)
         {
-            return await cached.Load;
+            await cached.Load.WaitAsync(cancellationToken);
+            return cached;
         }
 
         if (_cache.Count >= MaxCachedIds)
@@ -136,7 +162,8 @@ public sealed class ApiKeyVerifier
         _cache[id] = entry;
         try
         {
-            return await entry.Load.WaitAsync(cancellationToken);
+            await entry.Load.WaitAsync(cancellationToken);
+            return entry;
         }
         catch (Exception) when (!entry.Load.IsCompletedSuccessfully)
         {
