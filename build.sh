@@ -85,6 +85,16 @@ ensure_tools() {
   fi
   if [ ${#want[@]} -gt 0 ]; then apt_install "${want[@]}"; fi
   if [ "${1:-}" = test ] || [ "${1:-}" = run ]; then ensure_chain_tools; fi
+  if [ "${1:-}" = test ]; then ensure_npm_tools "$ROOT/tools/openai-e2e" openai; fi
+}
+
+# A pinned npm tool folder (package-lock.json), installed once: the openai client for the API's end-to-end test,
+# Portkey's gateway for bench api.
+ensure_npm_tools() {
+  if [ ! -d "$1/node_modules" ]; then
+    log "npm ci in ${1#"$ROOT"/} ($2)"
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
 }
 
 # anvil, solc, OpenZeppelin and ethers for the local chain (tests and the demo), from the npm registry.
@@ -252,6 +262,7 @@ cmd_run() {
   # The dashboard account whose JWT lists payments (reconciliation by invoice); the simulator checks it like NOWPayments.
   export NOWPAYMENTS_EMAIL="${NOWPAYMENTS_EMAIL:-simulator@freeside.local}"
   export NOWPAYMENTS_PASSWORD; NOWPAYMENTS_PASSWORD="$(nowpayments_secret NOWPAYMENTS_PASSWORD nowpayments-password)"
+  export API_KEY_PEPPER_V1; API_KEY_PEPPER_V1="$(nowpayments_secret API_KEY_PEPPER_V1 api-key-pepper-v1)"
   build
   dotnet "$(web_dll)" migrate
   log "starting Freeside on $WEB_URL (metrics on $MANAGEMENT_URL/metrics)"
@@ -365,6 +376,7 @@ cmd_bench() {
   export FREESIDE_TEST_PG="postgres://freeside@127.0.0.1:$PG_PORT/postgres"
   build
   mkdir -p "$ROOT/bench/results"
+  if [ "$name" = api ]; then ensure_npm_tools "$ROOT/bench/portkey" "Portkey's gateway"; fi
   dotnet "$ROOT/bench/Freeside.Bench/bin/$CONFIGURATION/net10.0/Freeside.Bench.dll" "$name" "$ROOT/bench/results"
 }
 

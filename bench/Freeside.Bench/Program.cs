@@ -7,6 +7,7 @@ var benchmarks = new Dictionary<string, Func<BenchContext, Task<BenchReport>>>(S
     ["ledger"] = LedgerBench.RunAsync,
     ["payments"] = PaymentsBench.RunAsync,
     ["audit"] = AuditBench.RunAsync,
+    ["api"] = ApiBench.RunAsync,
 };
 
 // The ledger crash test's child process: ledger-burst APP_CONNECTION OWNER_CONNECTION ACCOUNT_ID (runs until killed).

@@ -44,6 +44,10 @@ public static class FinnEndpoints
         app.MapPost("/v1/agents/stream", (HttpContext http, S2SAuth auth, StubSettings settings, RequestLog log, CancellationToken ct) =>
             HandleAsync(http, auth, settings, log, stream: true, ct));
 
+        // Not finn's contract: an unauthenticated OpenAI-style stream of the same tokens and delay, the upstream that
+        // ./build.sh bench api puts behind Portkey's gateway so both sides of the comparison call the same thing.
+        app.MapPost("/v1/chat/completions", (HttpContext http, StubSettings settings, CancellationToken ct) => OpenAiStreamAsync(http, settings, ct));
+
         app.MapGet("/_stub/requests", (StubSettings settings, RequestLog log) =>
             settings.Faults ? Results.Json(log.Entries) : Results.NotFound());
     }
@@ -195,6 +199,34 @@ public static class FinnEndpoints
             await SendAsync("usage", new { prompt_tokens = promptTokens, completion_tokens = words.Length });
             await SendAsync("stream_end", new { finish_reason = "stop", billing_method = "provider_reported", cost_micro = cost.ToString(CultureInfo.InvariantCulture) });
         }
+    }
+
+    private static async Task OpenAiStreamAsync(HttpContext http, StubSettings settings, CancellationToken ct)
+    {
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        async Task SendAsync(object delta, string? finish)
+        {
+            var chunk = new { id, @object = "chat.completion.chunk", created, model = "qwen-7b", choices = new[] { new { index = 0, delta, finish_reason = finish } } };
+            await http.Response.WriteAsync("data: " + JsonSerializer.Serialize(chunk) + "\n\n", Encoding.UTF8, ct);
+            await http.Response.Body.FlushAsync(ct);
+        }
+
+        await SendAsync(new { role = "assistant", content = "" }, null);
+        for (var i = 0; i < settings.Tokens; i++)
+        {
+            if (settings.TokenDelayMs > 0)
+            {
+                await Task.Delay(settings.TokenDelayMs, ct);
+            }
+
+            await SendAsync(new { content = (i == 0 ? "" : " ") + Lorem[i % Lorem.Length] }, null);
+        }
+
+        await SendAsync(new { }, "stop");
+        await http.Response.WriteAsync("data: [DONE]\n\n", Encoding.UTF8, ct);
     }
 
     private static bool TryReadBody(byte[] body, out long promptTokens, out int? maxTokens, out string? problem)

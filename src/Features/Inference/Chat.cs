@@ -27,6 +27,17 @@ public enum ChatSource
     Api,
 }
 
+/// <summary>
+/// Who pays for a chat and what it may use when that is not the agent's community: a developer's API key.
+/// The developer's own limits are checked before (the chat limits and the per-wallet daily cap are the
+/// community's, so they do not apply); <see cref="Messages"/> replace the stored conversation (the API is
+/// stateless), and a sandbox call holds and charges nothing but is still finalized, so its usage event exists.
+/// </summary>
+public sealed record ChatPayer(
+    Guid AccountId, Guid TenantId, string Subject, string Tier, IReadOnlyList<string> AllowedPools, IReadOnlyList<ChatTurn> Messages, int MaxTokens, bool Sandbox);
+
+public sealed record ChatTurn(string Role, string Content);
+
 /// <summary>Where a chat's stream goes: an SSE response, a Discord message being edited, an OpenAI-style stream.</summary>
 public interface IChatSink
 {
@@ -52,7 +63,8 @@ public static partial class Chat
     public const int ContextMessages = 20;
 
     public sealed record Command(
-        string Slug, string TokenId, EthereumAddress Wallet, string Message, string? Pool, ChatSource Source, IChatSink Sink, Guid? ConversationId = null)
+        string Slug, string TokenId, EthereumAddress Wallet, string Message, string? Pool, ChatSource Source, IChatSink Sink, Guid? ConversationId = null,
+        ChatPayer? Payer = null)
         : IRequest<Result<Outcome>>;
 
     public sealed record Started(Guid ConversationId, Guid MessageId, string Pool, string PersonalityId);
@@ -60,7 +72,8 @@ public static partial class Chat
     public sealed record Ended(long PromptTokens, long CompletionTokens, long CostMicro, long BalanceMicro);
 
     /// <summary>How the call was settled.</summary>
-    public sealed record Outcome(Guid MessageId, Guid ReservationId, string Pool, long HeldMicro, long ChargedMicro, string BillingMethod, bool Completed);
+    public sealed record Outcome(Guid MessageId, Guid ReservationId, string Pool, long HeldMicro, long ChargedMicro, string BillingMethod, bool Completed,
+        long PromptTokens = 0, long CompletionTokens = 0);
 
     private sealed record FinnMessage(string Role, string Content);
 
@@ -70,11 +83,18 @@ public static partial class Chat
     {
         public Validator()
         {
-            RuleFor(c => c.Slug).NotEmpty().MaximumLength(63);
-            RuleFor(c => c.TokenId).Must(AgentAccess.IsTokenId)
-                .WithMessage("token_id must be a decimal ERC-721 token id.");
+            // A payer may call a pool with no agent behind it (empty slug) and brings its own messages.
+            When(c => c.Payer is null || c.Slug.Length > 0, () =>
+            {
+                RuleFor(c => c.Slug).NotEmpty().MaximumLength(63);
+                RuleFor(c => c.TokenId).Must(AgentAccess.IsTokenId)
+                    .WithMessage("token_id must be a decimal ERC-721 token id.");
+            });
+            RuleFor(c => c.Payer!.MaxTokens).InclusiveBetween(1, 4096).When(c => c.Payer is not null);
+            RuleFor(c => c.Payer!.Messages).NotEmpty().When(c => c.Payer is not null);
             RuleFor(c => c.Message).NotEmpty()
-                .Must(m => Encoding.UTF8.GetByteCount(m) <= MaxMessageBytes).WithMessage($"message must be at most {MaxMessageBytes} bytes of UTF-8.");
+                .Must(m => Encoding.UTF8.GetByteCount(m) <= MaxMessageBytes).WithMessage($"message must be at most {MaxMessageBytes} bytes of UTF-8.")
+                .When(c => c.Payer is null);
             RuleFor(c => c.Pool).Must(p => p is null || PoolCatalog.All.ContainsKey(p)).WithMessage("pool must be one of finn's pools.");
         }
     }
@@ -99,21 +119,24 @@ public static partial class Chat
                 return new AgentsDisabled();
             }
 
-            var agent = await AgentAccess.ResolveAsync(db, ownership, request.Slug, request.TokenId, request.Wallet, cancellationToken);
+            var payer = request.Payer;
+            var agent = payer is not null && request.Slug.Length == 0
+                ? PlainApiCall
+                : await AgentAccess.ResolveAsync(db, ownership, request.Slug, request.TokenId, request.Wallet, cancellationToken);
             if (!agent.IsSuccess)
             {
                 return agent.Error!;
             }
 
             var community = agent.Value.Community;
-            var allowed = PoolCatalog.AllowedFor(community.DefaultAccessLevel);
+            var allowed = payer?.AllowedPools ?? PoolCatalog.AllowedFor(community.DefaultAccessLevel);
             if (request.Pool is { } pool && !allowed.Contains(pool))
             {
-                return new PoolNotInTier(pool, PoolCatalog.Tier(community.DefaultAccessLevel));
+                return new PoolNotInTier(pool, payer?.Tier ?? PoolCatalog.Tier(community.DefaultAccessLevel));
             }
 
-            var tier = PoolCatalog.Tier(community.DefaultAccessLevel);
-            foreach (var (dimension, limitKey) in new[]
+            var tier = payer?.Tier ?? PoolCatalog.Tier(community.DefaultAccessLevel);
+            foreach (var (dimension, limitKey) in payer is not null ? [] : new[]
             {
                 ("burst", agent.Value.Wallet), ("user", agent.Value.Wallet), ("channel", request.Source + ":" + agent.Value.NftId), ("community", community.Id.ToString()),
             })
@@ -125,7 +148,7 @@ public static partial class Chat
                 }
             }
 
-            var accountId = await db.ReadInCommunityAsync(community.Id, ct => db.Set<CreditAccount>().AsNoTracking()
+            var accountId = payer?.AccountId ?? await db.ReadInCommunityAsync(community.Id, ct => db.Set<CreditAccount>().AsNoTracking()
                 .Where(a => a.CommunityId == community.Id).Select(a => (Guid?)a.Id).FirstOrDefaultAsync(ct), cancellationToken);
             if (accountId is not { } account)
             {
@@ -133,10 +156,10 @@ public static partial class Chat
             }
 
             var messageId = Guid.NewGuid();
-            var nftId = agent.Value.NftId;
+            var nftId = agent.Value.NftId.Length > 0 ? agent.Value.NftId : null;
             var wallet = agent.Value.Wallet;
             var conversationId = request.ConversationId ?? Guid.NewGuid();
-            var context = request.ConversationId is { } asked
+            var context = payer is null && request.ConversationId is { } asked
                 ? await db.ReadInCommunityAsync(community.Id, ct => db.Set<AgentMessage>().AsNoTracking()
                     .Where(m => m.ConversationId == asked && m.CommunityId == community.Id && m.NftId == nftId && m.AuthorWallet == wallet)
                     .OrderByDescending(m => m.CreatedAt).ThenByDescending(m => m.Id).Take(ContextMessages)
@@ -154,15 +177,21 @@ public static partial class Chat
                 messages = messages[^ContextMessages..];
             }
 
-            var body = JsonSerializer.SerializeToUtf8Bytes(new { messages, max_tokens = MaxTokens }, FinnJson);
+            if (payer is not null)
+            {
+                messages = [.. payer.Messages.Select(m => new FinnMessage(m.Role, m.Content))];
+            }
+
+            var maxTokens = payer?.MaxTokens ?? MaxTokens;
+            var body = JsonSerializer.SerializeToUtf8Bytes(new { messages, max_tokens = maxTokens }, FinnJson);
             var promptTokens = PoolCatalog.EstimateTokens(messages.Sum(m => (long)m.Content.Length));
             var askedAt = time.GetUtcNow();
-            var worstCase = PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, MaxTokens);
+            var worstCase = payer is { Sandbox: true } ? 0 : PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, maxTokens);
 
             // Spent today = what this wallet's finished chats cost since UTC midnight. Chats still streaming are not
             // counted, so concurrent chats may pass the cap by at most the burst bucket's few worst cases.
             var dayStart = new DateTimeOffset(askedAt.UtcDateTime.Date, TimeSpan.Zero);
-            var (cap, spent) = await db.ReadInCommunityAsync(community.Id, async ct =>
+            var (cap, spent) = payer is not null ? (long.MaxValue, 0L) : await db.ReadInCommunityAsync(community.Id, async ct =>
             {
                 var configured = await db.Set<AgentSettingsRow>().AsNoTracking().Where(s => s.CommunityId == community.Id)
                     .Select(s => (long?)s.DailyCapPerWalletMicro).FirstOrDefaultAsync(ct);
@@ -185,8 +214,8 @@ public static partial class Chat
             }
 
             var reservation = hold.Value.ReservationId;
-            var claims = new S2SClaims(request.Wallet.ToChecksumString(), community.Id, PoolCatalog.Tier(community.DefaultAccessLevel), allowed,
-                reservation, nftId, request.Pool);
+            var claims = new S2SClaims(payer?.Subject ?? request.Wallet.ToChecksumString(), payer is not null && nftId is null ? payer.TenantId : community.Id,
+                tier, allowed, reservation, nftId, request.Pool);
             var clock = Stopwatch.StartNew();
             Result<FinnStream> opened;
             try
@@ -209,7 +238,7 @@ public static partial class Chat
             var poolUsed = stream.PoolUsed;
             if (!allowed.Contains(poolUsed) || stream.Start.PoolId != poolUsed)
             {
-                LogPoolClaimViolation(logger, poolUsed, PoolCatalog.Tier(community.DefaultAccessLevel), reservation);
+                LogPoolClaimViolation(logger, poolUsed, tier, reservation);
                 metrics.PoolClaimViolation(poolUsed);
                 await ReleaseAsync(account, reservation, "pool claim violation");
                 return new PoolClaimViolation(poolUsed);
@@ -293,7 +322,8 @@ public static partial class Chat
 
             charged = Math.Min(charged, hold.Value.HeldMicro);
             var finalized = await ledger.FinalizeAsync(new FinalizeReservation.Command(account, reservation, charged,
-                new Usage(nftId, poolUsed, (int)Math.Min(inputTokens, int.MaxValue), (int)Math.Min(outputTokens, int.MaxValue), billing), key),
+                new Usage(nftId, poolUsed, (int)Math.Min(inputTokens, int.MaxValue), (int)Math.Min(outputTokens, int.MaxValue), billing,
+                    payer is { Sandbox: true } ? "sandbox" : "standard"), key),
                 CancellationToken.None);
             if (!finalized.IsSuccess)
             {
@@ -305,16 +335,17 @@ public static partial class Chat
 
             metrics.Finalized(billing, completed ? "completed" : "partial");
             var source = request.Source.ToString().ToLowerInvariant();
-            var recorded = await mediator.Send(new RecordExchange.Command(community.Id,
+            // The API is stateless: a developer's call is recorded by its usage event (and the developer's own usage), not as a conversation.
+            var recorded = payer is not null ? 0 : await mediator.Send(new RecordExchange.Command(community.Id,
             [
                 new AgentMessage
                 {
-                    Id = Guid.NewGuid(), ConversationId = conversationId, NftId = nftId, CommunityId = community.Id, Source = source,
+                    Id = Guid.NewGuid(), ConversationId = conversationId, NftId = agent.Value.NftId, CommunityId = community.Id, Source = source,
                     AuthorWallet = wallet, Role = "user", Content = request.Message, CreatedAt = askedAt,
                 },
                 new AgentMessage
                 {
-                    Id = messageId, ConversationId = conversationId, NftId = nftId, CommunityId = community.Id, Source = source,
+                    Id = messageId, ConversationId = conversationId, NftId = agent.Value.NftId, CommunityId = community.Id, Source = source,
                     AuthorWallet = wallet, Role = "assistant", Content = shown.ToString(), PoolId = poolUsed,
                     TokensInput = (int)Math.Min(inputTokens, int.MaxValue), TokensOutput = (int)Math.Min(outputTokens, int.MaxValue),
                     CostMicro = finalized.Value.ChargedMicro, CreatedAt = time.GetUtcNow(),
@@ -331,7 +362,7 @@ public static partial class Chat
                 {
                     if (completed)
                     {
-                        var balance = await BalanceAsync(community.Id, CancellationToken.None);
+                        var balance = payer is not null ? 0 : await BalanceAsync(community.Id, CancellationToken.None);
                         await request.Sink.EndAsync(new Ended(inputTokens, outputTokens, finalized.Value.ChargedMicro, balance), cancellationToken);
                     }
                     else
@@ -346,8 +377,11 @@ public static partial class Chat
                 }
             }
 
-            return new Outcome(messageId, reservation, poolUsed, hold.Value.HeldMicro, finalized.Value.ChargedMicro, billing, completed);
+            return new Outcome(messageId, reservation, poolUsed, hold.Value.HeldMicro, finalized.Value.ChargedMicro, billing, completed, inputTokens, outputTokens);
         }
+
+        // A payer's call of a pool with no agent behind it: no community, no NFT (finn's contract leaves nft_id out).
+        private static readonly Result<OwnedAgent> PlainApiCall = new OwnedAgent(new Community { Slug = "", Name = "", CollectionAddress = "" }, "", "");
 
         private async Task ReleaseAsync(Guid account, Guid reservation, string reason)
         {

@@ -35,8 +35,8 @@ public static class FinalizeReservation
             RuleFor(c => c.Usage.PoolId).MaximumLength(200).When(c => c.Usage is not null);
             RuleFor(c => c.Usage.BillingMethod).Must(m => m is "reported" or "observed_chunks").When(c => c.Usage is not null)
                 .WithMessage("billing_method must be reported or observed_chunks.");
-            RuleFor(c => c.Usage.AccountingMode).Must(m => m is "standard" or "byok").When(c => c.Usage is not null)
-                .WithMessage("accounting_mode must be standard or byok.");
+            RuleFor(c => c.Usage.AccountingMode).Must(m => m is "standard" or "byok" or "sandbox").When(c => c.Usage is not null)
+                .WithMessage("accounting_mode must be standard, byok or sandbox.");
         }
     }
 
