@@ -52,7 +52,8 @@ public static partial class Chat
     public const int ContextMessages = 20;
 
     public sealed record Command(
-        string Slug, string TokenId, EthereumAddress Wallet, string Message, string? Pool, ChatSource Source, IChatSink Sink, Guid? ConversationId = null)
+        string Slug, string TokenId, EthereumAddress Wallet, string Message, string? Pool, ChatSource Source, IChatSink Sink, Guid? ConversationId = null,
+        Ensembles.Request? Ensemble = null)
         : IRequest<Result<Outcome>>;
 
     public sealed record Started(Guid ConversationId, Guid MessageId, string Pool, string PersonalityId);
@@ -76,6 +77,15 @@ public static partial class Chat
             RuleFor(c => c.Message).NotEmpty()
                 .Must(m => Encoding.UTF8.GetByteCount(m) <= MaxMessageBytes).WithMessage($"message must be at most {MaxMessageBytes} bytes of UTF-8.");
             RuleFor(c => c.Pool).Must(p => p is null || PoolCatalog.All.ContainsKey(p)).WithMessage("pool must be one of finn's pools.");
+            When(c => c.Ensemble is not null, () =>
+            {
+                RuleFor(c => c.Ensemble!.Strategy).Must(s => s is not null && Ensembles.Strategies.Contains(s))
+                    .OverridePropertyName("ensemble.strategy").WithMessage($"ensemble.strategy must be one of {string.Join(", ", Ensembles.Strategies)}.");
+                RuleFor(c => c.Ensemble!.N).InclusiveBetween(2, Ensembles.MaxRequestedN).When(c => c.Ensemble!.N is not null)
+                    .OverridePropertyName("ensemble.n").WithMessage($"ensemble.n must be from 2 to {Ensembles.MaxRequestedN} (it is clamped to the tier's maximum).");
+                RuleFor(c => c.Ensemble!.Quorum).InclusiveBetween(1, Ensembles.MaxRequestedN).When(c => c.Ensemble!.Quorum is not null)
+                    .OverridePropertyName("ensemble.quorum").WithMessage($"ensemble.quorum must be from 1 to {Ensembles.MaxRequestedN} (it is clamped to n).");
+            });
         }
     }
 
@@ -109,6 +119,18 @@ public static partial class Chat
             if (request.Pool is { } pool && !allowed.Contains(pool))
             {
                 return new PoolNotInTier(pool, PoolCatalog.Tier(community.DefaultAccessLevel));
+            }
+
+            S2SEnsemble? ensemble = null;
+            if (request.Ensemble is { } asking)
+            {
+                var planned = Ensembles.Plan(asking, community.DefaultAccessLevel, settings.EnsembleEnabled);
+                if (!planned.IsSuccess)
+                {
+                    return planned.Error!;
+                }
+
+                ensemble = planned.Value;
             }
 
             var tier = PoolCatalog.Tier(community.DefaultAccessLevel);
@@ -156,7 +178,8 @@ public static partial class Chat
             var body = JsonSerializer.SerializeToUtf8Bytes(new { messages, max_tokens = MaxTokens }, FinnJson);
             var promptTokens = PoolCatalog.EstimateTokens(messages.Sum(m => (long)m.Content.Length));
             var askedAt = time.GetUtcNow();
-            var worstCase = PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, MaxTokens);
+            // An ensemble may run all N calls to the end, so it holds N worst cases (also for fallback).
+            var worstCase = checked(PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, MaxTokens) * (ensemble?.N ?? 1));
 
             // Spent today = what this wallet's finished chats cost since UTC midnight. Chats still streaming are not
             // counted, so concurrent chats may pass the cap by at most the burst bucket's few worst cases.
@@ -184,7 +207,7 @@ public static partial class Chat
 
             var reservation = hold.Value.ReservationId;
             var claims = new S2SClaims(request.Wallet.ToChecksumString(), community.Id, PoolCatalog.Tier(community.DefaultAccessLevel), allowed,
-                reservation, nftId, request.Pool);
+                reservation, nftId, request.Pool, ensemble);
             var clock = Stopwatch.StartNew();
             Result<FinnStream> opened;
             try
@@ -283,8 +306,10 @@ public static partial class Chat
             else
             {
                 // Only what reached Freeside is paid for, estimated from the text itself; nothing delivered costs nothing.
-                inputTokens = delivered.Length == 0 ? 0 : usage?.PromptTokens ?? promptTokens;
-                outputTokens = delivered.Length == 0 ? 0 : PoolCatalog.EstimateTokens(delivered.Length);
+                // finn's usage of an ensemble already sums its calls; an estimate counts the calls that ran side by side.
+                var calls = Ensembles.ObservedCalls(ensemble);
+                inputTokens = delivered.Length == 0 ? 0 : usage?.PromptTokens ?? promptTokens * calls;
+                outputTokens = delivered.Length == 0 ? 0 : PoolCatalog.EstimateTokens(delivered.Length) * calls;
                 charged = PoolCatalog.CostMicro(poolUsed, inputTokens, outputTokens);
                 billing = "observed_chunks";
             }
