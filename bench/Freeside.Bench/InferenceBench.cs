@@ -101,6 +101,7 @@ public static class InferenceBench
         report.Parameters["path"] = "Chat.Command through the MediatR pipeline (ownership over JSON-RPC, 4 Redis rate limits, daily cap, reserve, S2S JWT, SSE, anti-narration, finalize, stored turn); direct = signed S2S call read to stream_end";
         report.Parameters["stand_in"] = "src/Freeside.FinnStub as a child process (dotnet Freeside.FinnStub.dll), one per phase";
         report.Parameters["chats_through_freeside"] = chats;
+        report.Parameters["first_error"] = FirstError ?? "none";
         report.Add("a_chats_per_s", a.ChatsPerSecond, 500)
             .Add("a_direct_chats_per_s", aDirect.ChatsPerSecond)
             .Add("a_p50_ms", Percentiles.Of(a.Latency, 50))
@@ -141,10 +142,21 @@ public static class InferenceBench
             {
                 var sink = new TimingSink();
                 await using var scope = services.CreateAsyncScope();
-                var result = await scope.ServiceProvider.GetRequiredService<IMediator>()
-                    .Send(new Chat.Command(Slug, token, wallet, Message, null, ChatSource.Api, sink));
+                string? failure;
+                try
+                {
+                    var result = await scope.ServiceProvider.GetRequiredService<IMediator>()
+                        .Send(new Chat.Command(Slug, token, wallet, Message, null, ChatSource.Api, sink));
+                    failure = !result.IsSuccess ? result.Error!.Type : !result.Value.Completed || sink.Tokens == 0 ? "incomplete: " + result.Value.BillingMethod : null;
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+                {
+                    // An overloaded machine can run out of pooled connections; count it, keep going, and name it in the report.
+                    failure = e.GetType().Name + ": " + e.Message;
+                }
+
                 latency.Add(sink.Elapsed.TotalMilliseconds);
-                if (result.IsSuccess && result.Value.Completed && sink.Tokens > 0)
+                if (failure is null)
                 {
                     firstToken.Add(sink.FirstToken.TotalMilliseconds);
                     Interlocked.Increment(ref completed);
@@ -152,11 +164,14 @@ public static class InferenceBench
                 else
                 {
                     Interlocked.Increment(ref errors);
+                    FirstError ??= failure;
                 }
             }
         })));
         return new Run(chats / clock.Elapsed.TotalSeconds, [.. latency], [.. firstToken], errors, completed);
     }
+
+    private static string? FirstError;
 
     /// <summary>The same calls straight to the stand-in: a freshly signed S2S token each, the SSE read to stream_end.</summary>
     private static async Task<Run> DirectAsync(ServiceProvider services, Uri finn, int concurrency, int chats)
