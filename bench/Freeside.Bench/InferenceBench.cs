@@ -62,6 +62,7 @@ public static class InferenceBench
         };
         var results = new Dictionary<string, (Run Freeside, Run Direct)>();
         long chats = 0;
+        long warmupErrors = 0;
         foreach (var phase in phases)
         {
             var finnUrl = new Uri($"http://127.0.0.1:{FreePort()}");
@@ -75,8 +76,8 @@ public static class InferenceBench
             }
 
             // Warm both paths (JIT, connection pools, ownership cache, statement plans), then measure each.
-            await FreesideAsync(services, phase.Concurrency, phase.Warmup);
-            await DirectAsync(services, stub.Url, phase.Concurrency, phase.Warmup);
+            warmupErrors += (await FreesideAsync(services, phase.Concurrency, phase.Warmup)).Errors;
+            warmupErrors += (await DirectAsync(services, stub.Url, phase.Concurrency, phase.Warmup)).Errors;
             var direct = await DirectAsync(services, stub.Url, phase.Concurrency, phase.Chats);
             var freeside = await FreesideAsync(services, phase.Concurrency, phase.Chats);
             chats += phase.Warmup + phase.Chats;
@@ -119,6 +120,7 @@ public static class InferenceBench
             .Add("b_added_ttft_p50_ms", Percentiles.Of(b.FirstToken, 50) - Percentiles.Of(bDirect.FirstToken, 50))
             .Add("b_added_ttft_p99_ms", Percentiles.Of(b.FirstToken, 99) - Percentiles.Of(bDirect.FirstToken, 99), 20, higherIsBetter: false)
             .Add("b_errors", b.Errors + bDirect.Errors, 0, higherIsBetter: false)
+            .Add("warmup_errors", warmupErrors, 0, higherIsBetter: false)
             .Add("every_chat_reserved_and_finalized", settled.Finalized == chats && settled.Reserved == chats && settled.Pending == 0 ? 1 : 0, 1)
             .Add("usage_equals_charged", settled.UsageMicro == settled.ChargedMicro ? 1 : 0, 1)
             .Add("audit_ok", settled.AuditOk ? 1 : 0, 1);
