@@ -63,6 +63,7 @@ public static class InferenceBench
         var results = new Dictionary<string, (Run Freeside, Run Direct)>();
         long chats = 0;
         long warmupErrors = 0;
+        (Run Freeside, Run Direct) serial = (new Run(0, [], [], 0, 0), new Run(0, [], [], 0, 0));
         foreach (var phase in phases)
         {
             var finnUrl = new Uri($"http://127.0.0.1:{FreePort()}");
@@ -78,6 +79,13 @@ public static class InferenceBench
             // Warm both paths (JIT, connection pools, ownership cache, statement plans), then measure each.
             warmupErrors += (await FreesideAsync(services, phase.Concurrency, phase.Warmup)).Errors;
             warmupErrors += (await DirectAsync(services, stub.Url, phase.Concurrency, phase.Warmup)).Errors;
+            if (phase.Name == "a")
+            {
+                // One at a time: what a single chat costs Freeside when nothing else competes inside the process.
+                serial = (await FreesideAsync(services, 1, 200), await DirectAsync(services, stub.Url, 1, 200));
+                chats += 200;
+            }
+
             var direct = await DirectAsync(services, stub.Url, phase.Concurrency, phase.Chats);
             var freeside = await FreesideAsync(services, phase.Concurrency, phase.Chats);
             chats += phase.Warmup + phase.Chats;
@@ -102,6 +110,7 @@ public static class InferenceBench
         report.Parameters["path"] = "Chat.Command through the MediatR pipeline (ownership over JSON-RPC, 4 Redis rate limits, daily cap, reserve, S2S JWT, SSE, anti-narration, finalize, stored turn); direct = signed S2S call read to stream_end";
         report.Parameters["stand_in"] = "src/Freeside.FinnStub as a child process (dotnet Freeside.FinnStub.dll), one per phase";
         report.Parameters["chats_through_freeside"] = chats;
+        report.Parameters["serial"] = "200 chats one at a time each way (phase a's stand-in), after the warm-up";
         report.Parameters["first_error"] = FirstError ?? "none";
         report.Add("a_chats_per_s", a.ChatsPerSecond, 500)
             .Add("a_direct_chats_per_s", aDirect.ChatsPerSecond)
@@ -111,6 +120,9 @@ public static class InferenceBench
             .Add("a_direct_p99_ms", Percentiles.Of(aDirect.Latency, 99))
             .Add("a_added_p50_ms", Percentiles.Of(a.Latency, 50) - Percentiles.Of(aDirect.Latency, 50))
             .Add("a_added_p99_ms", Percentiles.Of(a.Latency, 99) - Percentiles.Of(aDirect.Latency, 99))
+            .Add("serial_p50_ms", Percentiles.Of(serial.Freeside.Latency, 50))
+            .Add("serial_direct_p50_ms", Percentiles.Of(serial.Direct.Latency, 50))
+            .Add("serial_added_p50_ms", Percentiles.Of(serial.Freeside.Latency, 50) - Percentiles.Of(serial.Direct.Latency, 50))
             .Add("a_errors", a.Errors + aDirect.Errors, 0, higherIsBetter: false)
             .Add("b_chats_per_s", b.ChatsPerSecond)
             .Add("b_direct_chats_per_s", bDirect.ChatsPerSecond)
@@ -120,7 +132,7 @@ public static class InferenceBench
             .Add("b_added_ttft_p50_ms", Percentiles.Of(b.FirstToken, 50) - Percentiles.Of(bDirect.FirstToken, 50))
             .Add("b_added_ttft_p99_ms", Percentiles.Of(b.FirstToken, 99) - Percentiles.Of(bDirect.FirstToken, 99), 20, higherIsBetter: false)
             .Add("b_errors", b.Errors + bDirect.Errors, 0, higherIsBetter: false)
-            .Add("warmup_errors", warmupErrors, 0, higherIsBetter: false)
+            .Add("warmup_errors", warmupErrors + serial.Freeside.Errors + serial.Direct.Errors, 0, higherIsBetter: false)
             .Add("every_chat_reserved_and_finalized", settled.Finalized == chats && settled.Reserved == chats && settled.Pending == 0 ? 1 : 0, 1)
             .Add("usage_equals_charged", settled.UsageMicro == settled.ChargedMicro ? 1 : 0, 1)
             .Add("audit_ok", settled.AuditOk ? 1 : 0, 1);
