@@ -301,7 +301,8 @@ public static class InferenceBench
         const string unlimited = "1000000/60s";
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["DATABASE_URL"] = context.AppConnectionString,
+            // 256 chats at once each hold a pooled connection for a moment; on a loaded machine the default 15 s wait for one ran out.
+            ["DATABASE_URL"] = new NpgsqlConnectionStringBuilder(context.AppConnectionString) { MaxPoolSize = 300, Timeout = 60 }.ConnectionString,
             ["DATABASE_MIGRATION_URL"] = context.OwnerConnectionString,
             ["REDIS_URL"] = Environment.GetEnvironmentVariable("REDIS_URL"),
             ["FREESIDE_ADMIN_TOKEN"] = "bench-admin-token-0123456789abcdef",
