@@ -327,6 +327,11 @@ public static partial class Chat
             }
 
             metrics.Finalized(billing, completed ? "completed" : "partial");
+            if (ensemble is not null)
+            {
+                metrics.Ensemble(ensemble.Strategy, ensemble.N, completed ? "completed" : "partial", finalized.Value.ChargedMicro);
+            }
+
             var source = request.Source.ToString().ToLowerInvariant();
             var recorded = await mediator.Send(new RecordExchange.Command(community.Id,
             [

@@ -154,6 +154,7 @@ public sealed class EnsembleTests(EnsembleApp app) : IClassFixture<EnsembleApp>
         ensemble.Charged!.Value.ShouldBeGreaterThan(0);
         ensemble.Charged.Value.ShouldBeLessThanOrEqualTo(ensemble.Held);
         ensemble.Drop.ShouldBe(ensemble.Charged.Value);
+        app.ScrapeMetrics().ShouldContain("inference_ensembles_total{n=\"5\",outcome=\"completed\",strategy=\"best_of_n\"}");
         await AfterwardsAsync(Enterprise);
     }
 
