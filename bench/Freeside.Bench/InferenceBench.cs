@@ -94,6 +94,7 @@ public static class InferenceBench
 
         var (a, aDirect) = results["a"];
         var (b, bDirect) = results["b"];
+        var down = await FinnDownAsync(context, kek, helper);
         var settled = await SettledAsync(context.OwnerConnectionString);
         await using (var auditServices = Services(context, kek, helper.RpcUrl, new Uri("http://127.0.0.1:1")))
         {
@@ -110,6 +111,7 @@ public static class InferenceBench
         report.Parameters["path"] = "Chat.Command through the MediatR pipeline (ownership over JSON-RPC, 4 Redis rate limits, daily cap, reserve, S2S JWT, SSE, anti-narration, finalize, stored turn); direct = signed S2S call read to stream_end";
         report.Parameters["stand_in"] = "src/Freeside.FinnStub as a child process (dotnet Freeside.FinnStub.dll), one per phase";
         report.Parameters["chats_through_freeside"] = chats;
+        report.Parameters["finn_down"] = $"nothing listens on LOA_FINN_URL; chats until the breaker opens, then {FinnDownChats} chats one at a time: each must answer finn-unavailable and release its hold";
         report.Parameters["serial"] = "200 chats one at a time each way (phase a's stand-in), after the warm-up";
         report.Parameters["first_error"] = FirstError ?? "none";
         report.Add("a_chats_per_s", a.ChatsPerSecond, 500)
@@ -133,7 +135,11 @@ public static class InferenceBench
             .Add("b_added_ttft_p99_ms", Percentiles.Of(b.FirstToken, 99) - Percentiles.Of(bDirect.FirstToken, 99), 20, higherIsBetter: false)
             .Add("b_errors", b.Errors + bDirect.Errors, 0, higherIsBetter: false)
             .Add("warmup_errors", warmupErrors + serial.Freeside.Errors + serial.Direct.Errors, 0, higherIsBetter: false)
-            .Add("every_chat_reserved_and_finalized", settled.Finalized == chats && settled.Reserved == chats && settled.Pending == 0 ? 1 : 0, 1)
+            .Add("finn_down_p50_ms", Percentiles.Of(down.Latency, 50))
+            .Add("finn_down_p99_ms", Percentiles.Of(down.Latency, 99), 100, higherIsBetter: false)
+            .Add("finn_down_answered_503", down.Unavailable == FinnDownChats ? 1 : 0, 1)
+            .Add("every_chat_reserved_and_finalized", settled.Finalized == chats && settled.Reserved == chats + down.Chats && settled.Pending == 0 ? 1 : 0, 1)
+            .Add("finn_down_holds_released", settled.Released == down.Chats ? 1 : 0, 1)
             .Add("usage_equals_charged", settled.UsageMicro == settled.ChargedMicro ? 1 : 0, 1)
             .Add("audit_ok", settled.AuditOk ? 1 : 0, 1);
         return report;
@@ -278,7 +284,46 @@ public static class InferenceBench
         }
     }
 
-    private sealed record Settled(long Reserved, long Finalized, long Pending, long UsageMicro, long ChargedMicro, bool AuditOk);
+    private const int FinnDownChats = 100;
+
+    private sealed record Down(List<double> Latency, int Unavailable, int Chats);
+
+    /// <summary>finn is down: once the breaker has opened, how fast a chat is answered 503 (the issue: under 100 ms).</summary>
+    private static async Task<Down> FinnDownAsync(BenchContext context, string kek, HelperHost helper)
+    {
+        await using var services = Services(context, kek, helper.RpcUrl, new Uri($"http://127.0.0.1:{FreePort()}"), breakerMinimumCalls: 5);
+        helper.Services = services;
+        await services.GetServices<IHostedService>().OfType<SigningKeyBootstrap>().Single().StartAsync(CancellationToken.None);
+        var finn = services.GetRequiredService<Freeside.Features.Inference.Finn.FinnClient>();
+        var chats = 0;
+        async Task<(double Ms, bool Unavailable)> ChatOnceAsync()
+        {
+            chats++;
+            var clock = Stopwatch.StartNew();
+            await using var scope = services.CreateAsyncScope();
+            var result = await scope.ServiceProvider.GetRequiredService<IMediator>()
+                .Send(new Chat.Command(Slug, "1", Holder(1), Message, null, ChatSource.Api, new TimingSink()));
+            return (clock.Elapsed.TotalMilliseconds, result.Error is FinnUnavailable);
+        }
+
+        while (finn.BreakerState != Polly.CircuitBreaker.CircuitState.Open && chats < 20)
+        {
+            await ChatOnceAsync();
+        }
+
+        var latency = new List<double>();
+        var unavailable = 0;
+        for (var i = 0; i < FinnDownChats; i++)
+        {
+            var (ms, is503) = await ChatOnceAsync();
+            latency.Add(ms);
+            unavailable += is503 ? 1 : 0;
+        }
+
+        return new Down(latency, unavailable, chats);
+    }
+
+    private sealed record Settled(long Reserved, long Finalized, long Pending, long Released, long UsageMicro, long ChargedMicro, bool AuditOk);
 
     private static async Task<Settled> SettledAsync(string ownerConnectionString)
     {
@@ -288,15 +333,16 @@ public static class InferenceBench
             SELECT (SELECT count(*) FROM credit_reservations),
                    (SELECT count(*) FROM credit_reservations WHERE status = 'finalized'),
                    (SELECT count(*) FROM credit_reservations WHERE status = 'pending'),
+                   (SELECT count(*) FROM credit_reservations WHERE status = 'released'),
                    (SELECT coalesce(sum(amount_micro), 0)::bigint FROM usage_events),
                    (SELECT coalesce(sum(charged), 0)::bigint FROM credit_reservations WHERE status = 'finalized')
             """, connection);
         await using var reader = await query.ExecuteReaderAsync();
         await reader.ReadAsync();
-        return new Settled(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), false);
+        return new Settled(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), false);
     }
 
-    private static ServiceProvider Services(BenchContext context, string kek, Uri rpc, Uri finn)
+    private static ServiceProvider Services(BenchContext context, string kek, Uri rpc, Uri finn, int breakerMinimumCalls = 10_000)
     {
         const string unlimited = "1000000/60s";
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -311,7 +357,8 @@ public static class InferenceBench
             ["FREESIDE_JOBS_ENABLED"] = "false",
             ["CHAIN_RPC_URLS"] = $"{ChainId}={rpc}",
             ["LOA_FINN_URL"] = finn.ToString().TrimEnd('/'),
-            ["FINN_BREAKER_MINIMUM_CALLS"] = "10000",
+            ["FINN_BREAKER_MINIMUM_CALLS"] = breakerMinimumCalls.ToString(CultureInfo.InvariantCulture),
+            ["FINN_RETRY_BACKOFF_MS"] = "10",
             // The limits stay in the path (four Redis round trips a chat), raised out of the way of one community's load.
             ["FREESIDE_RATE_LIMIT_CHAT_BURST_PRO"] = unlimited + ",burst=1000000",
             ["FREESIDE_RATE_LIMIT_CHAT_USER_PRO"] = unlimited,
