@@ -4,6 +4,7 @@ using Freeside.Bench;
 var benchmarks = new Dictionary<string, Func<BenchContext, Task<BenchReport>>>(StringComparer.Ordinal)
 {
     ["identity"] = IdentityBench.RunAsync,
+    ["inference"] = InferenceBench.RunAsync,
     ["ledger"] = LedgerBench.RunAsync,
     ["payments"] = PaymentsBench.RunAsync,
     ["audit"] = AuditBench.RunAsync,

@@ -118,11 +118,19 @@ public static class FinnEndpoints
                 : Results.Json(new { error = "Fault injected by the stand-in.", code = status >= 500 ? "PROVIDER_UNAVAILABLE" : "INVALID_REQUEST" }, statusCode: status);
         }
 
+        if (!Ensemble.TryRead(claims, out var ensemble, out var ensembleProblem))
+        {
+            return Fail(ensembleProblem!);
+        }
+
         var pool = Pools.All[poolId];
         var traceId = Guid.NewGuid().ToString("N");
         var completion = Math.Min(settings.Tokens, maxTokens ?? int.MaxValue);
         var words = Enumerable.Range(0, completion).Select(i => Lorem[i % Lorem.Length]).ToArray();
         var cost = Pools.Cost(pool, promptTokens, completion);
+        var run = Ensemble.Run(ensemble, fault);
+        // An ensemble's usage and cost are the sum over its calls that answered; a failed call costs nothing.
+        var calls = run.Succeeded;
         var headers = http.Response.Headers;
         headers["X-Pool-Used"] = poolId;
         headers["X-Personality-Id"] = personality.Id;
@@ -139,24 +147,29 @@ public static class FinnEndpoints
 
         if (!stream)
         {
+            if (!run.Answered)
+            {
+                return Results.Json(new { error = run.Failure, code = "PROVIDER_UNAVAILABLE" }, statusCode: 503);
+            }
+
             return Results.Json(new
             {
                 id = "inv_" + traceId[..16],
                 model = pool.Model,
                 pool_id = poolId,
                 content = string.Join(' ', words),
-                usage = new { prompt_tokens = promptTokens, completion_tokens = completion },
-                cost_micro = cost.ToString(CultureInfo.InvariantCulture),
+                usage = new { prompt_tokens = promptTokens * calls, completion_tokens = (long)completion * calls },
+                cost_micro = (cost * calls).ToString(CultureInfo.InvariantCulture),
                 contract_version = S2SAuth.ContractVersion,
             });
         }
 
-        await StreamAsync(http, settings, fault, pool, personality, traceId, version, words, promptTokens, cost, ct);
+        await StreamAsync(http, settings, fault, pool, personality, traceId, version, words, promptTokens, cost, run, ct);
         return Results.Empty;
     }
 
     private static async Task StreamAsync(HttpContext http, StubSettings settings, string fault, Pools.Pool pool, Personality personality,
-        string traceId, string version, string[] words, long promptTokens, long cost, CancellationToken ct)
+        string traceId, string version, string[] words, long promptTokens, long cost, Ensemble.Outcome run, CancellationToken ct)
     {
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
@@ -172,6 +185,12 @@ public static class FinnEndpoints
         int? errorAfter = fault.StartsWith("error-event-after:", StringComparison.Ordinal) ? int.Parse(fault["error-event-after:".Length..], CultureInfo.InvariantCulture) : null;
 
         await SendAsync("stream_start", new { model = pool.Model, pool_id = pool.Id, personality_id = personality.Id, trace_id = traceId, contract_version = version });
+        if (!run.Answered)
+        {
+            await SendAsync("error", new { code = "PROVIDER_UNAVAILABLE", message = run.Failure, retryable = true });
+            return;
+        }
+
         for (var i = 0; i < words.Length; i++)
         {
             if (abortAfter == i)
@@ -196,8 +215,9 @@ public static class FinnEndpoints
 
         if (fault != "no-usage")
         {
-            await SendAsync("usage", new { prompt_tokens = promptTokens, completion_tokens = words.Length });
-            await SendAsync("stream_end", new { finish_reason = "stop", billing_method = "provider_reported", cost_micro = cost.ToString(CultureInfo.InvariantCulture) });
+            await SendAsync("usage", new { prompt_tokens = promptTokens * run.Succeeded, completion_tokens = (long)words.Length * run.Succeeded });
+            await SendAsync("stream_end", new { finish_reason = "stop", billing_method = "provider_reported",
+                cost_micro = (cost * run.Succeeded).ToString(CultureInfo.InvariantCulture) });
         }
     }
 

@@ -64,7 +64,7 @@ public static partial class Chat
 
     public sealed record Command(
         string Slug, string TokenId, EthereumAddress Wallet, string Message, string? Pool, ChatSource Source, IChatSink Sink, Guid? ConversationId = null,
-        ChatPayer? Payer = null)
+        ChatPayer? Payer = null, Ensembles.Request? Ensemble = null)
         : IRequest<Result<Outcome>>;
 
     public sealed record Started(Guid ConversationId, Guid MessageId, string Pool, string PersonalityId);
@@ -96,6 +96,15 @@ public static partial class Chat
                 .Must(m => Encoding.UTF8.GetByteCount(m) <= MaxMessageBytes).WithMessage($"message must be at most {MaxMessageBytes} bytes of UTF-8.")
                 .When(c => c.Payer is null);
             RuleFor(c => c.Pool).Must(p => p is null || PoolCatalog.All.ContainsKey(p)).WithMessage("pool must be one of finn's pools.");
+            When(c => c.Ensemble is not null, () =>
+            {
+                RuleFor(c => c.Ensemble!.Strategy).Must(s => s is not null && Ensembles.Strategies.Contains(s))
+                    .OverridePropertyName("ensemble.strategy").WithMessage($"ensemble.strategy must be one of {string.Join(", ", Ensembles.Strategies)}.");
+                RuleFor(c => c.Ensemble!.N).InclusiveBetween(2, Ensembles.MaxRequestedN).When(c => c.Ensemble!.N is not null)
+                    .OverridePropertyName("ensemble.n").WithMessage($"ensemble.n must be from 2 to {Ensembles.MaxRequestedN} (it is clamped to the tier's maximum).");
+                RuleFor(c => c.Ensemble!.Quorum).InclusiveBetween(1, Ensembles.MaxRequestedN).When(c => c.Ensemble!.Quorum is not null)
+                    .OverridePropertyName("ensemble.quorum").WithMessage($"ensemble.quorum must be from 1 to {Ensembles.MaxRequestedN} (it is clamped to n).");
+            });
         }
     }
 
@@ -133,6 +142,18 @@ public static partial class Chat
             if (request.Pool is { } pool && !allowed.Contains(pool))
             {
                 return new PoolNotInTier(pool, payer?.Tier ?? PoolCatalog.Tier(community.DefaultAccessLevel));
+            }
+
+            S2SEnsemble? ensemble = null;
+            if (request.Ensemble is { } asking)
+            {
+                var planned = Ensembles.Plan(asking, community.DefaultAccessLevel, settings.EnsembleEnabled);
+                if (!planned.IsSuccess)
+                {
+                    return planned.Error!;
+                }
+
+                ensemble = planned.Value;
             }
 
             var tier = payer?.Tier ?? PoolCatalog.Tier(community.DefaultAccessLevel);
@@ -186,7 +207,10 @@ public static partial class Chat
             var body = JsonSerializer.SerializeToUtf8Bytes(new { messages, max_tokens = maxTokens }, FinnJson);
             var promptTokens = PoolCatalog.EstimateTokens(messages.Sum(m => (long)m.Content.Length));
             var askedAt = time.GetUtcNow();
-            var worstCase = payer is { Sandbox: true } ? 0 : PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, maxTokens);
+            // An ensemble may run all N calls to the end, so it holds N worst cases (also for fallback).
+            var worstCase = payer is { Sandbox: true }
+                ? 0
+                : checked(PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, maxTokens) * (ensemble?.N ?? 1));
 
             // Spent today = what this wallet's finished chats cost since UTC midnight. Chats still streaming are not
             // counted, so concurrent chats may pass the cap by at most the burst bucket's few worst cases.
@@ -215,7 +239,7 @@ public static partial class Chat
 
             var reservation = hold.Value.ReservationId;
             var claims = new S2SClaims(payer?.Subject ?? request.Wallet.ToChecksumString(), payer is not null && nftId is null ? payer.TenantId : community.Id,
-                tier, allowed, reservation, nftId, request.Pool);
+                tier, allowed, reservation, nftId, request.Pool, ensemble);
             var clock = Stopwatch.StartNew();
             Result<FinnStream> opened;
             try
@@ -314,8 +338,10 @@ public static partial class Chat
             else
             {
                 // Only what reached Freeside is paid for, estimated from the text itself; nothing delivered costs nothing.
-                inputTokens = delivered.Length == 0 ? 0 : usage?.PromptTokens ?? promptTokens;
-                outputTokens = delivered.Length == 0 ? 0 : PoolCatalog.EstimateTokens(delivered.Length);
+                // finn's usage of an ensemble already sums its calls; an estimate counts the calls that ran side by side.
+                var calls = Ensembles.ObservedCalls(ensemble);
+                inputTokens = delivered.Length == 0 ? 0 : usage?.PromptTokens ?? promptTokens * calls;
+                outputTokens = delivered.Length == 0 ? 0 : PoolCatalog.EstimateTokens(delivered.Length) * calls;
                 charged = PoolCatalog.CostMicro(poolUsed, inputTokens, outputTokens);
                 billing = "observed_chunks";
             }
@@ -334,6 +360,11 @@ public static partial class Chat
             }
 
             metrics.Finalized(billing, completed ? "completed" : "partial");
+            if (ensemble is not null)
+            {
+                metrics.Ensemble(ensemble.Strategy, ensemble.N, completed ? "completed" : "partial", finalized.Value.ChargedMicro);
+            }
+
             var source = request.Source.ToString().ToLowerInvariant();
             // The API is stateless: a developer's call is recorded by its usage event (and the developer's own usage), not as a conversation.
             var recorded = payer is not null ? 0 : await mediator.Send(new RecordExchange.Command(community.Id,

@@ -85,13 +85,14 @@ public sealed class InferenceEndpoints : ICarterModule
         string slug, string tokenId, Guid conversationId, Guid? before, int? limit, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
         (await mediator.Send(new ListMessages.Query(slug, tokenId, http.Caller().Address, conversationId, before, limit), cancellationToken)).ToOk();
 
-    public sealed record ChatRequest(string? Message, string? Pool, Guid? ConversationId);
+    public sealed record ChatRequest(string? Message, string? Pool, Guid? ConversationId, Ensembles.Request? Ensemble = null);
 
     private static async Task<Results<EmptyHttpResult, ProblemHttpResult>> ChatAsync(
         string slug, string tokenId, ChatRequest body, HttpContext http, IMediator mediator, CancellationToken cancellationToken)
     {
         var sink = new SseChatSink(http.Response);
-        var result = await mediator.Send(new Chat.Command(slug, tokenId, http.Caller().Address, body.Message ?? "", body.Pool, ChatSource.Web, sink, body.ConversationId),
+        var result = await mediator.Send(new Chat.Command(slug, tokenId, http.Caller().Address, body.Message ?? "", body.Pool, ChatSource.Web, sink, body.ConversationId,
+            Ensemble: body.Ensemble),
             cancellationToken);
         if (result.IsSuccess)
         {

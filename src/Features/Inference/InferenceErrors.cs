@@ -67,3 +67,7 @@ public sealed record ChatRateLimited(string Dimension, RateLimitDecision Decisio
 public sealed record DailyCapReached(long CapMicro, long SpentMicro, long NeededMicro)
     : Error(ErrorKind.PaymentRequired, "daily-cap-reached", "Your daily chat budget is used up.",
         $"This chat may cost up to {NeededMicro} micro-USD; you have spent {SpentMicro} of your {CapMicro} micro-USD today.");
+
+/// <summary>An ensemble was asked for where none may run: ENSEMBLE_ENABLED is off, or the tier is free.</summary>
+public sealed record EnsembleNotAvailable(string Detail)
+    : Error(ErrorKind.Invalid, "ensemble-not-available", "Ensembles are not available for this call.", Detail);

@@ -15,6 +15,8 @@ public sealed class InferenceMetrics
     private readonly Counter<long> _finalized;
     private readonly Counter<long> _tokens;
     private readonly Counter<long> _micro;
+    private readonly Counter<long> _ensembles;
+    private readonly Counter<long> _ensembleMicro;
     private readonly Histogram<double> _ttft;
     private readonly Histogram<double> _duration;
     private Func<CircuitState>? _breaker;
@@ -31,6 +33,9 @@ public sealed class InferenceMetrics
         _finalized = _meter.CreateCounter<long>("inference_finalizations", null, "Chat settlements, by billing method and outcome.");
         _tokens = _meter.CreateCounter<long>("inference_tokens", null, "Tokens billed, by pool and direction.");
         _micro = _meter.CreateCounter<long>("inference_charged_micro_usd", null, "Micro-USD charged for chats, by pool.");
+        _ensembles = _meter.CreateCounter<long>("inference_ensembles", null, "Ensemble chats settled, by strategy, N and outcome.");
+        _ensembleMicro = _meter.CreateCounter<long>("inference_ensemble_charged_micro_usd", null,
+            "Micro-USD charged for ensemble chats (also counted in inference_charged_micro_usd), by strategy.");
         var seconds = new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] };
         _ttft = _meter.CreateHistogram<double>("inference_time_to_first_token", "s", "From calling finn to its stream_start, by pool.", advice: seconds);
         _duration = _meter.CreateHistogram<double>("inference_duration", "s", "From calling finn to settlement, by pool.", advice: seconds);
@@ -64,6 +69,13 @@ public sealed class InferenceMetrics
         _tokens.Add(output, tag, new KeyValuePair<string, object?>("direction", "output"));
         _micro.Add(chargedMicro, tag);
         _duration.Record(elapsed.TotalSeconds, tag);
+    }
+
+    public void Ensemble(string strategy, int n, string outcome, long chargedMicro)
+    {
+        var tag = new KeyValuePair<string, object?>("strategy", strategy);
+        _ensembles.Add(1, tag, new KeyValuePair<string, object?>("n", n), new KeyValuePair<string, object?>("outcome", outcome));
+        _ensembleMicro.Add(chargedMicro, tag);
     }
 
     public void ObserveBreaker(Func<CircuitState> state) => _breaker = state;

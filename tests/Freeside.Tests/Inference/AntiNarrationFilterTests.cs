@@ -51,6 +51,47 @@ public sealed class AntiNarrationFilterTests
     }
 
     [Fact]
+    public void Push_TextThatCannotBeginATerm_IsSentAtOnce()
+    {
+        var filter = new AntiNarrationFilter();
+
+        // The first token is not held back behind a term-length window (it would add to time to first token).
+        filter.Push("the").ShouldBe("the");
+        filter.Push(" quiet").ShouldBe(" quiet");
+        // "signal" may still become "signal snapshot": held until the next chunk decides.
+        filter.Push(" signal").ShouldBe(" ");
+        filter.Push(" drifts").ShouldBe("signal drifts");
+        filter.Push(" to a Chicago").ShouldBe(" to a ");
+        filter.Push("-Detroit").ShouldBe("");
+        filter.Push(" vessel.").ShouldBe("[…] […].");
+        filter.Flush().ShouldBe("");
+        filter.Hits.ShouldBe(2);
+    }
+
+    [Fact]
+    public void Push_RandomChunkings_GiveWhatFilteringTheWholeTextGives()
+    {
+        var words = new[] { "the", "signal", "snapshot", "signals", "chicago", "detroit", "acid", "house", "acidhouse", "persona", "personal",
+            "odin", "odinson", "identity", "graph", "hermes", "trismegistus", "Vessel", "x", "_", "-", "  ", ".", "ada", "lovelace" };
+        var random = new Random(20261124);
+        for (var round = 0; round < 300; round++)
+        {
+            var text = string.Concat(Enumerable.Range(0, 40).Select(_ => words[random.Next(words.Length)] + (random.Next(3) == 0 ? "_" : " ")));
+            var expected = AntiNarrationFilter.Clean(text, out var wholeHits);
+            var chunks = new List<string>();
+            for (var at = 0; at < text.Length;)
+            {
+                var length = Math.Min(1 + random.Next(12), text.Length - at);
+                chunks.Add(text.Substring(at, length));
+                at += length;
+            }
+
+            Stream(chunks, out var hits).ShouldBe(expected, text);
+            hits.ShouldBe(wholeHits);
+        }
+    }
+
+    [Fact]
     public void Push_CleanText_PassesThroughWhole()
     {
         var chunks = Enumerable.Range(0, 200).Select(i => $"word{i} ").ToList();

@@ -300,6 +300,19 @@ public sealed class ChatTests(ChatApp app) : IClassFixture<ChatApp>
     }
 
     [Fact]
+    public async Task Chat_EnsembleWhileEnsemblesAreOff_Is400EnsembleNotAvailableAndReservesNothing()
+    {
+        await SeedAsync();
+        var reservations = await ChatHttp.ReservationsAsync(app);
+
+        var response = await ChatHttp.ChatAsync(app, TestWallet.Demo, Slug, "1", new { message = "hi", ensemble = new { strategy = "best_of_n", n = 2 } });
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await response.Content.ReadAsStringAsync()).ShouldContain("ENSEMBLE_ENABLED=false");
+        (await ChatHttp.ReservationsAsync(app)).ShouldBe(reservations);
+    }
+
+    [Fact]
     public async Task Chat_UnknownConversation_Is404AndReservesNothing()
     {
         await SeedAsync();

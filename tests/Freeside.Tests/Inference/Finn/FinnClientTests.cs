@@ -202,6 +202,54 @@ public sealed class FinnClientTests(FreesideWithFinn app) : IClassFixture<Freesi
         personality.DisplayName.ShouldNotBeNullOrEmpty();
         new[] { "fire", "water", "earth", "air" }.ShouldContain(personality.Element);
     }
+
+    private static FinnCall EnsembleCall(string tier, S2SEnsemble ensemble) => new(
+        new S2SClaims("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", Guid.NewGuid(), tier, ["cheap"], Guid.NewGuid(),
+            S2SJwtSigner.NftId(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3", "1"), tier == "free" ? "cheap" : "reviewer", ensemble),
+        Body);
+
+    [Theory]
+    [InlineData("free", "best_of_n", 2, 1, 403)]
+    [InlineData("pro", "best_of_n", 4, 1, 403)]
+    [InlineData("enterprise", "consensus", 6, 3, 403)]
+    [InlineData("pro", "majority", 2, 1, 400)]
+    [InlineData("pro", "best_of_n", 1, 1, 400)]
+    [InlineData("pro", "consensus", 3, 4, 400)]
+    public async Task Stream_EnsembleClaimsOutsideTheContract_AreRefusedByTheStandIn(string tier, string strategy, int n, int quorum, int status)
+    {
+        var opened = await OpenAsync(EnsembleCall(tier, new S2SEnsemble(strategy, n, quorum)));
+
+        opened.Error.ShouldBeOfType<FinnRefused>().Status.ShouldBe(status);
+    }
+
+    [Theory]
+    [InlineData("best_of_n", null, 3)]
+    [InlineData("best_of_n", "ensemble-fail:2", 2)]
+    [InlineData("consensus", "ensemble-fail:0", 2)]
+    [InlineData("fallback", "ensemble-fail:0,1", 1)]
+    public async Task Stream_Ensemble_ReportsUsageAndCostSummedOverTheCallsThatAnswered(string strategy, string? fault, int answered)
+    {
+        var opened = await OpenAsync(EnsembleCall("pro", new S2SEnsemble(strategy, 3, 2)), fault);
+
+        await using var stream = opened.Value;
+        var events = await DrainAsync(stream);
+        events.OfType<FinnChunk>().Count().ShouldBe(24);
+        var usage = events[^2].ShouldBeOfType<FinnUsage>();
+        usage.CompletionTokens.ShouldBe(24 * answered);
+        usage.PromptTokens.ShouldBe(3 * answered);
+        // reviewer (gpt-4o): 3 prompt tokens at 2.5 and 24 completion tokens at 10 USD per million, 247 µUSD a call.
+        events[^1].ShouldBeOfType<FinnEnded>().CostMicro.ShouldBe(answered * ((3 * 2_500_000 + 24 * 10_000_000) / 1_000_000));
+    }
+
+    [Fact]
+    public async Task Stream_ConsensusBelowQuorum_EndsWithAnErrorBeforeAnyChunk()
+    {
+        var opened = await OpenAsync(EnsembleCall("pro", new S2SEnsemble("consensus", 3, 3)), "ensemble-fail:1");
+
+        await using var stream = opened.Value;
+        var events = await DrainAsync(stream);
+        events.ShouldHaveSingleItem().ShouldBeOfType<FinnFailed>();
+    }
 }
 
 /// <summary>finn is down: nothing listens on LOA_FINN_URL, and the breaker opens after five failed attempts.</summary>
