@@ -42,6 +42,7 @@ public sealed class ChatSocket(
 
     private readonly SemaphoreSlim _send = new(1, 1);
     private readonly CancellationTokenSource _life = new();
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Session? _session = session;
     private Task _chat = Task.CompletedTask;
     private long _lastActivity;
@@ -107,6 +108,9 @@ public sealed class ChatSocket(
             {
                 await CloseAsync(ChatClose.Normal, "bye");
             }
+
+            await AwaitCloseReplyAsync(buffer);
+            _done.TrySetResult();
         }
     }
 
@@ -294,7 +298,28 @@ public sealed class ChatSocket(
         }
 
         await CloseAsync(ChatClose.GoingAway, "The server is restarting; reconnect in a moment.");
+
+        // The read loop ends when the browser answers the close; cancelling a pending receive would abort the
+        // connection and could drop the close frame still on its way out.
+        await _done.Task.WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { }, TaskScheduler.Default);
         await _life.CancelAsync();
+    }
+
+    /// <summary>Completes the closing handshake the server started, so the close frame is not lost to a reset connection.</summary>
+    private async Task AwaitCloseReplyAsync(byte[] buffer)
+    {
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        try
+        {
+            while (socket.State == WebSocketState.CloseSent)
+            {
+                await socket.ReceiveAsync(buffer.AsMemory(), wait.Token);
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The peer never answered; the connection is dropped.
+        }
     }
 
     /// <summary>Null when the peer closed; the whole message otherwise. Closes (and returns null) on a frame too big or binary.</summary>

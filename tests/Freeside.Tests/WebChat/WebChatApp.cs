@@ -13,7 +13,12 @@ namespace Freeside.Tests.WebChat;
 /// <summary>Freeside on real Kestrel (sockets need a real server), with the finn stand-in streaming slowly enough to drop mid-answer.</summary>
 public class WebChatApp : ChatApp
 {
+    private static int _fixtures;
+
     public int Port { get; } = FinnStubProcess.FreePort();
+
+    /// <summary>A Redis database of its own: the per-wallet socket seats are global, and every class signs in as the same wallet.</summary>
+    private readonly int _redisDatabase = 1 + (Interlocked.Increment(ref _fixtures) % 15);
 
     public Uri BaseUrl => new($"http://127.0.0.1:{Port}");
 
@@ -24,6 +29,7 @@ public class WebChatApp : ChatApp
         var settings = base.Settings(database);
         settings["FREESIDE_URLS"] = BaseUrl.ToString().TrimEnd('/');
         settings["FREESIDE_MANAGEMENT_URLS"] = $"http://127.0.0.1:{FinnStubProcess.FreePort()}";
+        settings["REDIS_URL"] = TestEnvironment.RedisUrl is { } redis ? $"{redis.TrimEnd('/')}/{_redisDatabase}" : null;
         settings["WEBCHAT_IDLE_SECONDS"] = "8";
         settings["WEBCHAT_FRAME_BURST"] = "20";
         settings["WEBCHAT_FRAMES_PER_MINUTE"] = "60";
@@ -46,9 +52,9 @@ public class WebChatApp : ChatApp
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
     }
 
-    public Uri SocketUrl(string slug, string token) => new($"ws://127.0.0.1:{Port}/chat/{slug}/{token}/ws");
+    public Uri SocketUrl(string slug, string token, int? port = null) => new($"ws://127.0.0.1:{port ?? Port}/chat/{slug}/{token}/ws");
 
-    public async Task<TestSocket> ConnectAsync(string slug, string token, string? cookieSession, string? origin = null)
+    public async Task<TestSocket> ConnectAsync(string slug, string token, string? cookieSession, string? origin = null, int? port = null)
     {
         var ws = new ClientWebSocket();
         ws.Options.CollectHttpResponseDetails = true;
@@ -62,7 +68,7 @@ public class WebChatApp : ChatApp
             ws.Options.SetRequestHeader("Origin", origin);
         }
 
-        await ws.ConnectAsync(SocketUrl(slug, token), CancellationToken.None);
+        await ws.ConnectAsync(SocketUrl(slug, token, port), CancellationToken.None);
         return new TestSocket(ws);
     }
 }
