@@ -164,6 +164,7 @@
         else onEvent(m);
       };
       ws.onclose = (event) => {
+        console.info("chat socket closed", event.code, event.reason);
         socket = null;
         socketReady = null;
         if (streaming) { streaming.classList.remove("streaming"); streaming = null; setBusy(false); }
