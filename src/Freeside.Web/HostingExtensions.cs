@@ -111,6 +111,8 @@ public static class HostingExtensions
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseFreesideRateLimiting();
+        // Keep-alive pings and origin checks are per socket (src/Features/WebChat); this only enables the upgrade.
+        app.UseWebSockets();
         app.Use((context, next) =>
         {
             // Kestrel enforces the limit while streaming; this answers early when the length is declared.

@@ -61,11 +61,12 @@ public class FreesideApp : IAsyncLifetime
         _factory.StartServer();
     }
 
-    public HttpClient CreateClient() => Factory.CreateClient();
+    /// <summary>A client of the public listener (a Kestrel-hosted app overrides it: the factory's own client picks the management port).</summary>
+    public virtual HttpClient CreateClient() => Factory.CreateClient();
 
     public HttpClient CreateAdminClient()
     {
-        var client = Factory.CreateClient();
+        var client = CreateClient();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
         return client;
     }
