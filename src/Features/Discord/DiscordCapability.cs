@@ -21,8 +21,13 @@ public sealed class DiscordCapability : ICapability
             client.Timeout = TimeSpan.FromSeconds(15);
             client.DefaultRequestHeaders.UserAgent.ParseAdd("DiscordBot (https://github.com/freeside, 1.0)");
         });
-        services.AddSingleton(provider => new DiscordRestClient(
-            provider.GetRequiredService<IHttpClientFactory>().CreateClient(DiscordRestClient.HttpClientName), discord.BotToken, provider.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<DiscordLimits>();
+        services.AddSingleton(provider =>
+        {
+            var limits = provider.GetRequiredService<DiscordLimits>();
+            return new DiscordRestClient(provider.GetRequiredService<IHttpClientFactory>().CreateClient(DiscordRestClient.HttpClientName), discord.BotToken,
+                provider.GetRequiredService<TimeProvider>(), limits, limits.TakeGlobalUnitAsync);
+        });
         services.AddSingleton<InteractionSignatureHolder>();
         services.AddSingleton<DiscordWriteSignal>();
         services.AddSingleton<InteractionDispatcher>();

@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using Freeside.Features.Common.Observability;
-using Freeside.Features.Common.RateLimiting;
 using Freeside.Features.Discord.Client;
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
@@ -43,7 +42,6 @@ public sealed class DiscordWriteSignal
 public sealed partial class DiscordWriteWorker(
     NpgsqlDataSource dataSource,
     DiscordRestClient rest,
-    RateLimiter limiter,
     DiscordSettings settings,
     DiscordWriteSignal signal,
     IServiceScopeFactory scopes,
@@ -101,7 +99,6 @@ public sealed partial class DiscordWriteWorker(
 
     private async Task SendAsync(Claimed write, CancellationToken cancellationToken)
     {
-        await TakeGlobalUnitAsync(cancellationToken);
         DiscordResponse? response = null;
         string? error = null;
         try
@@ -138,20 +135,6 @@ public sealed partial class DiscordWriteWorker(
 
         await RetryLaterAsync(write.Id, response?.Status, error, now + DiscordWrite.Backoff(settings.RetryBase, write.Attempts), cancellationToken);
         _outcomes.Add(1, new KeyValuePair<string, object?>("outcome", "retry"));
-    }
-
-    private async Task TakeGlobalUnitAsync(CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var decision = await limiter.AcquireAsync(RateLimitPolicies.DiscordGlobal, "global", cancellationToken);
-            if (decision.Allowed)
-            {
-                return;
-            }
-
-            await Task.Delay(decision.RetryAfter > TimeSpan.FromMilliseconds(2) ? decision.RetryAfter : TimeSpan.FromMilliseconds(2), time, cancellationToken);
-        }
     }
 
     private sealed record Claimed(Guid Id, string? DedupeKey, string Origin, string Method, string Path, string? Body, int Attempts);

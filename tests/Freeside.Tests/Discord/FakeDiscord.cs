@@ -156,7 +156,9 @@ public sealed class FakeDiscord : IAsyncDisposable
         http.Response.Headers["X-RateLimit-Limit"] = BucketLimit.ToString(CultureInfo.InvariantCulture);
         http.Response.Headers["X-RateLimit-Remaining"] = bucket.Remaining.ToString(CultureInfo.InvariantCulture);
         http.Response.Headers["X-RateLimit-Reset-After"] = resetAfter.ToString("0.000", CultureInfo.InvariantCulture);
-        http.Response.Headers["X-RateLimit-Bucket"] = "bucket-" + route.GetHashCode(StringComparison.Ordinal).ToString("x", CultureInfo.InvariantCulture);
+        // As Discord does: one hash per route shape; the major parameter (the channel) splits the state, not the hash.
+        var shape = http.Request.Method + " " + string.Join('/', path.Split('/').Select(p => p.All(char.IsAsciiDigit) ? ":id" : p));
+        http.Response.Headers["X-RateLimit-Bucket"] = "bucket-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(shape)))[..12];
         _requests.Enqueue(new RecordedRequest(http.Request.Method, path, body, http.Request.Headers.Authorization.ToString(), now, status));
         http.Response.StatusCode = status;
         if (status == 429)

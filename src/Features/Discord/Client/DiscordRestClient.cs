@@ -9,6 +9,22 @@ namespace Freeside.Features.Discord.Client;
 
 public sealed record DiscordRequest(HttpMethod Method, string Path, string? JsonBody = null);
 
+/// <summary>
+/// Where bucket state lives when several processes share one bot: each must see the others' use of a
+/// bucket, or together they overrun it. Without a store, each client counts on its own.
+/// </summary>
+public interface IRouteBucketStore
+{
+    /// <summary>Takes one request from the bucket; returns how long to wait first (zero: go now, and the unit is taken).</summary>
+    Task<TimeSpan> TryTakeAsync(string bucket, CancellationToken cancellationToken);
+
+    /// <summary>What Discord said about the bucket in its answer (remaining after this request, time until it refills).</summary>
+    Task ObserveAsync(string bucket, int remaining, TimeSpan resetAfter, CancellationToken cancellationToken);
+
+    /// <summary>A taken request got no answer (network failure): it no longer counts as on its way.</summary>
+    Task AbandonAsync(string bucket, CancellationToken cancellationToken);
+}
+
 /// <summary>Discord's answer; <see cref="RateLimitedTimes"/> counts the 429s met (and waited out) on the way.</summary>
 public sealed record DiscordResponse(int Status, string Body, int RateLimitedTimes)
 {
@@ -35,11 +51,18 @@ public sealed class DiscordRestClient
     private long _globalUntilTicks;
     private long _rateLimited;
 
-    public DiscordRestClient(HttpClient http, string? botToken, TimeProvider time)
+    private readonly IRouteBucketStore? _store;
+    private readonly Func<CancellationToken, Task>? _beforeEachSend;
+
+    /// <param name="store">Shared bucket state (null: this process only).</param>
+    /// <param name="beforeEachSend">Awaited before every request that goes on the wire, retries included (a global limit).</param>
+    public DiscordRestClient(HttpClient http, string? botToken, TimeProvider time, IRouteBucketStore? store = null, Func<CancellationToken, Task>? beforeEachSend = null)
     {
         _http = http;
         _botToken = botToken;
         _time = time;
+        _store = store;
+        _beforeEachSend = beforeEachSend;
     }
 
     /// <summary>Every 429 this client has received.</summary>
@@ -52,10 +75,26 @@ public sealed class DiscordRestClient
         while (true)
         {
             var bucket = _buckets.GetOrAdd((_bucketOfRoute.TryGetValue(route, out var hash) ? hash : route) + "|" + major, _ => new Bucket());
+            // Shared state is keyed by the route, which every process derives alike; the bucket hash is learnt per process.
+            var bucketKey = route + "|" + major;
             await bucket.Gate.WaitAsync(cancellationToken);
             try
             {
                 await WaitAsync(bucket, cancellationToken);
+                if (_store is not null)
+                {
+                    TimeSpan wait;
+                    while ((wait = await _store.TryTakeAsync(bucketKey, cancellationToken)) > TimeSpan.Zero)
+                    {
+                        await Task.Delay(wait, _time, cancellationToken);
+                    }
+                }
+
+                if (_beforeEachSend is not null)
+                {
+                    await _beforeEachSend(cancellationToken);
+                }
+
                 using var message = new HttpRequestMessage(request.Method, request.Path.TrimStart('/'));
                 if (_botToken is not null && !IsWebhookRoute(request.Path))
                 {
@@ -67,9 +106,33 @@ public sealed class DiscordRestClient
                     message.Content = new StringContent(request.JsonBody, Encoding.UTF8, "application/json");
                 }
 
-                using var response = await _http.SendAsync(message, cancellationToken);
-                var body = await response.Content.ReadAsStringAsync(cancellationToken);
-                Observe(route, major, bucket, response);
+                HttpResponseMessage response;
+                string body;
+                try
+                {
+                    response = await _http.SendAsync(message, cancellationToken);
+                    body = await response.Content.ReadAsStringAsync(cancellationToken);
+                }
+                catch when (_store is not null)
+                {
+                    await _store.AbandonAsync(bucketKey, CancellationToken.None);
+                    throw;
+                }
+
+                using var disposeResponse = response;
+                var seen = Observe(route, major, bucket, response);
+                if (_store is not null)
+                {
+                    if (seen is { } state)
+                    {
+                        await _store.ObserveAsync(bucketKey, state.Remaining, state.ResetAfter, CancellationToken.None);
+                    }
+                    else if (response.StatusCode != HttpStatusCode.TooManyRequests)
+                    {
+                        await _store.AbandonAsync(bucketKey, CancellationToken.None);
+                    }
+                }
+
                 if (response.StatusCode != HttpStatusCode.TooManyRequests)
                 {
                     return new DiscordResponse((int)response.StatusCode, body, limited);
@@ -86,6 +149,10 @@ public sealed class DiscordRestClient
                 {
                     bucket.Remaining = 0;
                     bucket.ResetAt = _time.GetUtcNow() + retryAfter;
+                    if (_store is not null && seen is null)
+                    {
+                        await _store.ObserveAsync(bucketKey, 0, retryAfter, CancellationToken.None);
+                    }
                 }
 
                 if (limited > MaxRateLimitRetries)
@@ -146,7 +213,7 @@ public sealed class DiscordRestClient
         }
     }
 
-    private void Observe(string route, string major, Bucket bucket, HttpResponseMessage response)
+    private (int Remaining, TimeSpan ResetAfter)? Observe(string route, string major, Bucket bucket, HttpResponseMessage response)
     {
         if (Header(response, "X-RateLimit-Bucket") is { Length: > 0 } hash && !_bucketOfRoute.ContainsKey(route))
         {
@@ -161,7 +228,10 @@ public sealed class DiscordRestClient
         {
             bucket.Remaining = left;
             bucket.ResetAt = _time.GetUtcNow() + TimeSpan.FromSeconds(seconds);
+            return (left, TimeSpan.FromSeconds(seconds));
         }
+
+        return null;
     }
 
     private static TimeSpan RetryAfter(HttpResponseMessage response, string body)
