@@ -42,6 +42,7 @@ public sealed class DiscordRestClient
 {
     public const string HttpClientName = "discord-rest";
     public const int MaxRateLimitRetries = 3;
+    private static readonly TimeSpan ResetMargin = TimeSpan.FromMilliseconds(10);
 
     private readonly HttpClient _http;
     private readonly string? _botToken;
@@ -226,9 +227,12 @@ public sealed class DiscordRestClient
             && Header(response, "X-RateLimit-Reset-After") is { } resetAfter
             && double.TryParse(resetAfter, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
         {
+            // Reset-After is rounded to the millisecond and this answer took time to arrive: a little margin
+            // keeps the next request from landing a hair before Discord's window turns.
+            var resetAfterWithMargin = TimeSpan.FromSeconds(seconds) + ResetMargin;
             bucket.Remaining = left;
-            bucket.ResetAt = _time.GetUtcNow() + TimeSpan.FromSeconds(seconds);
-            return (left, TimeSpan.FromSeconds(seconds));
+            bucket.ResetAt = _time.GetUtcNow() + resetAfterWithMargin;
+            return (left, resetAfterWithMargin);
         }
 
         return null;
