@@ -32,6 +32,9 @@ public sealed class DiscordCapability : ICapability
         services.AddSingleton<DiscordWriteSignal>();
         services.AddSingleton<InteractionDispatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<InteractionDispatcher>());
+        services.AddSingleton<DiscordWriteAwaiter>();
+        services.AddSingleton<DiscordGateway>();
+        services.AddHostedService(provider => provider.GetRequiredService<DiscordGateway>());
         services.AddSingleton<DiscordWriteWorker>();
         services.AddHostedService(provider => provider.GetRequiredService<DiscordWriteWorker>());
     }

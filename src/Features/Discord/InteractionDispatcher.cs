@@ -36,6 +36,8 @@ public sealed partial class InteractionDispatcher(IServiceScopeFactory scopes, D
     public static readonly IReadOnlyDictionary<string, Func<InteractionContext, Interaction, IDiscordCommand?>> Commands =
         new Dictionary<string, Func<InteractionContext, Interaction, IDiscordCommand?>>(StringComparer.Ordinal)
         {
+            ["verify"] = (context, _) => new Verify.Command(context),
+            ["my-agent"] = (context, i) => i.Option("token_id") is { } id ? new MyAgent.Command(context, id) : null,
             ["agent-info"] = (context, i) => i.Option("token_id") is { } id ? new AgentInfo.Command(context, id) : null,
         };
 

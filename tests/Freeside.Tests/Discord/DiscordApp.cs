@@ -35,7 +35,7 @@ public class DiscordApp : FreesideApp, IAsyncLifetime
     }
 
     /// <summary>Waits (polling the fake) until <paramref name="condition"/> holds; fails after a minute, which only a broken feature needs.</summary>
-    public static async Task EventuallyAsync(Func<bool> condition, string what)
+    public static async Task EventuallyAsync(Func<bool> condition, string what, Func<string>? diagnostics = null)
     {
         for (var i = 0; i < 1200; i++)
         {
@@ -47,6 +47,6 @@ public class DiscordApp : FreesideApp, IAsyncLifetime
             await Task.Delay(50);
         }
 
-        throw new ShouldAssertException("Timed out waiting for: " + what);
+        throw new ShouldAssertException("Timed out waiting for: " + what + (diagnostics is null ? "" : "\n" + diagnostics()));
     }
 }

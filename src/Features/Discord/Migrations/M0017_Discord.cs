@@ -45,6 +45,42 @@ public sealed class M0017_Discord : Migration
                 linked_at timestamptz NOT NULL
             );
             GRANT SELECT, INSERT, UPDATE, DELETE ON discord_guilds TO freeside_app;
+
+            -- One thread per NFT and holder; a tenant's (RLS, forced).
+            CREATE TABLE discord_agent_threads (
+                id uuid PRIMARY KEY,
+                community_id uuid NOT NULL REFERENCES communities (id),
+                guild_id text NOT NULL CHECK (guild_id ~ '^[0-9]{1,20}$'),
+                token_id text NOT NULL CHECK (token_id ~ '^[0-9]{1,78}$'),
+                holder_user_id text NOT NULL CHECK (holder_user_id ~ '^[0-9]{1,20}$'),
+                holder_wallet text NOT NULL CHECK (holder_wallet ~ '^0x[0-9a-f]{40}$'),
+                parent_channel_id text NOT NULL CHECK (parent_channel_id ~ '^[0-9]{1,20}$'),
+                thread_id text CHECK (thread_id ~ '^[0-9]{1,20}$'),
+                name text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+                private boolean NOT NULL,
+                status text NOT NULL CHECK (status IN ('creating', 'open', 'revoked')),
+                conversation_id uuid,
+                created_at timestamptz NOT NULL,
+                revoked_at timestamptz,
+                CONSTRAINT ux_discord_agent_threads_holder UNIQUE (community_id, token_id, holder_user_id)
+            );
+            CREATE UNIQUE INDEX ux_discord_agent_threads_thread ON discord_agent_threads (thread_id) WHERE thread_id IS NOT NULL;
+            ALTER TABLE discord_agent_threads ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+            CREATE POLICY discord_agent_threads_tenant ON discord_agent_threads
+                USING (freeside_tenant_visible(community_id))
+                WITH CHECK (freeside_tenant_visible(community_id));
+            GRANT SELECT, INSERT ON discord_agent_threads TO freeside_app;
+            GRANT UPDATE (thread_id, status, conversation_id, revoked_at, holder_wallet) ON discord_agent_threads TO freeside_app;
+
+            -- Checkouts started from /buy-credits: whom to tell when the credits arrive.
+            CREATE TABLE discord_checkouts (
+                payment_id uuid PRIMARY KEY,
+                user_id text NOT NULL CHECK (user_id ~ '^[0-9]{1,20}$'),
+                community_slug text NOT NULL,
+                notified_at timestamptz,
+                created_at timestamptz NOT NULL
+            );
+            GRANT SELECT, INSERT, UPDATE (notified_at) ON discord_checkouts TO freeside_app;
             """);
     }
 }
