@@ -38,6 +38,7 @@ public sealed partial class InteractionDispatcher(IServiceScopeFactory scopes, D
         {
             ["verify"] = (context, _) => new Verify.Command(context),
             ["my-agent"] = (context, i) => i.Option("token_id") is { } id ? new MyAgent.Command(context, id) : null,
+            ["buy-credits"] = (context, i) => i.Option("amount") is { } amount ? new BuyCredits.Command(context, amount) : null,
             ["agent-info"] = (context, i) => i.Option("token_id") is { } id ? new AgentInfo.Command(context, id) : null,
         };
 
