@@ -23,6 +23,7 @@ public sealed class DiscordEndpoints : ICarterModule
             .RequireOwnRateLimitPerClient(RateLimitPolicies.Webhook)
             .WithSummary("Discord's HTTP interactions: Ed25519 over X-Signature-Timestamp ‖ body must verify (else 401); PING → PONG, slash commands → a deferred answer.")
             .Accepts<object>("application/json")
+            .Produces<InteractionResponse>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)

@@ -242,6 +242,11 @@ internal static class TenantTables
                 },
             ]))).IsSuccess.ShouldBeTrue();
             (await app.SendAsync(new Freeside.Features.Inference.SetAgentSettings.Command(slug, 5_000, null))).IsSuccess.ShouldBeTrue();
+            // A Discord agent thread, as /my-agent writes one (the command needs a linked wallet and a chain).
+            await app.Database.ExecuteAsync($"""
+                INSERT INTO discord_agent_threads (id, community_id, guild_id, token_id, holder_user_id, holder_wallet, parent_channel_id, thread_id, name, private, status, created_at)
+                VALUES ('{Guid.NewGuid()}', '{community}', '1', '1', '2', '{admin}', '3', '{Random.Shared.NextInt64(1, long.MaxValue)}', 'Agent #1', true, 'open', now())
+                """);
             ids.Add(community);
         }
 
