@@ -57,6 +57,12 @@ public sealed partial class DiscordWriteWorker(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!settings.InteractionsEnabled && settings.BotToken is null)
+        {
+            // Discord is not set up here: nothing queues writes, so there is nothing to poll for.
+            return;
+        }
+
         while (!stoppingToken.IsCancellationRequested)
         {
             int claimed;
