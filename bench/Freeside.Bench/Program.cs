@@ -9,6 +9,7 @@ var benchmarks = new Dictionary<string, Func<BenchContext, Task<BenchReport>>>(S
     ["payments"] = PaymentsBench.RunAsync,
     ["audit"] = AuditBench.RunAsync,
     ["api"] = ApiBench.RunAsync,
+    ["discord"] = DiscordBench.RunAsync,
 };
 
 // The ledger crash test's child process: ledger-burst APP_CONNECTION OWNER_CONNECTION ACCOUNT_ID (runs until killed).

@@ -25,6 +25,11 @@ if (args is ["migrate", ..])
     return 0;
 }
 
+if (args is ["discord", "register", ..])
+{
+    return await Freeside.Features.Discord.RegisterCommands.RunAsync(settings, Console.Out, Console.Error, CancellationToken.None);
+}
+
 if (!builder.Environment.IsDevelopment() && await DatabaseRoleGuard.RefusalAsync(settings.DatabaseConnectionString, CancellationToken.None) is { } refusal)
 {
     await Console.Error.WriteLineAsync("freeside: configuration error: " + refusal);

@@ -47,6 +47,13 @@ public static class RateLimitPolicies
     /// </summary>
     public const string Webhook = "webhook";
 
+    /// <summary>
+    /// Every Discord write of every replica, one shared key. Discord's global limit is 50 requests/s per bot;
+    /// an exact sliding window (a token bucket lets its burst plus its rate through in one second) at 45/s
+    /// leaves room for the network to bunch requests up on the way, so Discord never sees more than 50.
+    /// </summary>
+    public const string DiscordGlobal = "discord-global";
+
     public static readonly IReadOnlyList<RateLimitPolicy> Defaults =
     [
         new(Anonymous, RateLimitAlgorithm.TokenBucket, 100, TimeSpan.FromMinutes(1), Burst: 20),
@@ -54,6 +61,7 @@ public static class RateLimitPolicies
         new(SiweSignInPerIp, RateLimitAlgorithm.SlidingWindow, 30, TimeSpan.FromMinutes(5)),
         new(SiweSignInPerAddress, RateLimitAlgorithm.SlidingWindow, 10, TimeSpan.FromMinutes(5)),
         new(Webhook, RateLimitAlgorithm.TokenBucket, 6000, TimeSpan.FromMinutes(1), Burst: 1000),
+        new(DiscordGlobal, RateLimitAlgorithm.SlidingWindow, 45, TimeSpan.FromSeconds(1)),
 
         // Chat with agents (seed 001 §5): per access level, community / user / channel per minute and a per-user burst bucket.
         .. Chat("free", 60, 10, 20, 3),

@@ -244,6 +244,11 @@ internal static class TenantTables
             (await app.SendAsync(new Freeside.Features.Inference.SetAgentSettings.Command(slug, 5_000, null))).IsSuccess.ShouldBeTrue();
             (await app.SendAsync(new Freeside.Features.Admin.SetBudget.Command(slug, 1_000_000, 100_000, null))).IsSuccess.ShouldBeTrue();
             await Freeside.Tests.Admin.AdminTestKit.ChatSpendAsync(app, new Freeside.Tests.Admin.AdminTestKit.TestCommunity(slug, community, account), admin, 100, 50);
+            // A Discord agent thread, as /my-agent writes one (the command needs a linked wallet and a chain).
+            await app.Database.ExecuteAsync($"""
+                INSERT INTO discord_agent_threads (id, community_id, guild_id, token_id, holder_user_id, holder_wallet, parent_channel_id, thread_id, name, private, status, created_at)
+                VALUES ('{Guid.NewGuid()}', '{community}', '1', '1', '2', '{admin}', '3', '{Random.Shared.NextInt64(1, long.MaxValue)}', 'Agent #1', true, 'open', now())
+                """);
             ids.Add(community);
         }
 
