@@ -228,6 +228,55 @@ public sealed class FinnStubTests(StubFixture stub) : IClassFixture<StubFixture>
         Events(await response.Content.ReadAsStringAsync())[0].Data.ShouldContain("\"contract_version\":\"8.1.0\"");
     }
 
+    [Theory]
+    [InlineData("ensemble_strategy")]
+    [InlineData("ensemble_n")]
+    [InlineData("ensemble_quorum")]
+    public async Task Invoke_EnsembleClaimMissing_IsInvalidRequest(string missing)
+    {
+        var body = StubFixture.Body();
+        var claims = stub.Claims(body);
+        claims["ensemble_strategy"] = "best_of_n";
+        claims["ensemble_n"] = 2;
+        claims["ensemble_quorum"] = 1;
+        claims.Remove(missing);
+
+        (await StubFixture.ErrorOf(await stub.Client.SendAsync(stub.Request("/v1/agents/invoke", body, stub.Sign(claims)))))
+            .ShouldBe((HttpStatusCode.BadRequest, "INVALID_REQUEST"));
+    }
+
+    [Fact]
+    public async Task Invoke_EnsembleOneOfThreeFails_BillsTheTwoThatAnswered()
+    {
+        var body = StubFixture.Body(new string('x', 400));
+        var claims = stub.Claims(body, poolId: "reviewer");
+        claims["ensemble_strategy"] = "best_of_n";
+        claims["ensemble_n"] = 3;
+        claims["ensemble_quorum"] = 1;
+
+        var response = await stub.Client.SendAsync(stub.Request("/v1/agents/invoke", body, stub.Sign(claims), "ensemble-fail:0"));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        json.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt64().ShouldBe(2 * 100);
+        json.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt64().ShouldBe(2 * 24);
+        // Two calls of 490 µUSD each (see Invoke_ValidToken_AnswersWithUsageCostAndHeaders); the failed one costs nothing.
+        json.RootElement.GetProperty("cost_micro").GetString().ShouldBe("980");
+    }
+
+    [Fact]
+    public async Task Invoke_EnsembleEveryCallFails_IsProviderUnavailable()
+    {
+        var body = StubFixture.Body();
+        var claims = stub.Claims(body);
+        claims["ensemble_strategy"] = "fallback";
+        claims["ensemble_n"] = 2;
+        claims["ensemble_quorum"] = 1;
+
+        (await StubFixture.ErrorOf(await stub.Client.SendAsync(stub.Request("/v1/agents/invoke", body, stub.Sign(claims), "ensemble-fail:0,1"))))
+            .ShouldBe((HttpStatusCode.ServiceUnavailable, "PROVIDER_UNAVAILABLE"));
+    }
+
     private static List<(int Id, string Name, string Data)> Events(string text) =>
         text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries)
             .Select(block => block.Split('\n').ToDictionary(line => line[..line.IndexOf(':', StringComparison.Ordinal)], line => line[(line.IndexOf(':', StringComparison.Ordinal) + 2)..]))
