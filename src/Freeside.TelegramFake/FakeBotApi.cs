@@ -68,12 +68,18 @@ public sealed class FakeBotApi : IAsyncDisposable
         builder.WebHost.UseUrls(url);
         var app = builder.Build();
         var fake = new FakeBotApi(app);
-        app.MapPost("/bot{token}/{method}", fake.BotMethodAsync);
-        app.MapGet("/bot{token}/{method}", fake.BotMethodAsync);
+        // Not "/bot{token}/…": a complex segment matches its literal from the right, so a token containing "bot" would not match.
+        app.MapPost("/{botToken}/{method}", fake.BotMethodAsync);
+        app.MapGet("/{botToken}/{method}", fake.BotMethodAsync);
         app.MapPost("/fake/users/{userId:long}/messages", fake.UserMessageAsync);
         app.MapPost("/fake/users/{userId:long}/callbacks", fake.UserCallbackAsync);
         app.MapGet("/fake/chats/{chatId:long}/messages", (long chatId) => Results.Json(fake.Messages(chatId)
             .Select(m => new { message_id = m.Key, text = m.Value })));
+        app.MapFallback((HttpContext context) =>
+        {
+            fake._calls.Enqueue(new FakeCall("unmatched " + context.Request.Method + " " + context.Request.Path, "", [], DateTimeOffset.UtcNow, 404));
+            return Results.Content(Error(404, "Not Found").ToJsonString(), "application/json", Encoding.UTF8, 404);
+        });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         fake.BaseUrl = address.TrimEnd('/');
@@ -151,7 +157,7 @@ public sealed class FakeBotApi : IAsyncDisposable
     /// <summary>Waits until <paramref name="condition"/> holds (it is checked after every call), or fails after <paramref name="timeout"/>.</summary>
     public async Task WaitUntilAsync(Func<FakeBotApi, bool> condition, TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
         while (!condition(this))
         {
             try
@@ -182,8 +188,14 @@ public sealed class FakeBotApi : IAsyncDisposable
         return Results.Json(new { update_id = update["update_id"]!.GetValue<long>(), webhook_status = status });
     }
 
-    private async Task<IResult> BotMethodAsync(string token, string method, HttpRequest request)
+    private async Task<IResult> BotMethodAsync(string botToken, string method, HttpRequest request)
     {
+        if (!botToken.StartsWith("bot", StringComparison.Ordinal))
+        {
+            return Results.Content(Error(404, "Not Found").ToJsonString(), "application/json", Encoding.UTF8, 404);
+        }
+
+        var token = botToken[3..];
         var parameters = await ParametersAsync(request);
         var (status, answer) = Answer(method, parameters);
         if (status == 200 && method == "getUpdates")

@@ -1,14 +1,23 @@
-using Freeside.TelegramFake;
+namespace Freeside.TelegramFake;
 
-// `./build.sh run` without TELEGRAM_BOT_TOKEN: a local Bot API for the bot to talk to (docs/telegram.md).
-var url = Environment.GetEnvironmentVariable("TELEGRAM_FAKE_URLS") ?? "http://127.0.0.1:5110";
-await using var fake = await FakeBotApi.StartAsync(url);
-Console.WriteLine($"fake Telegram Bot API on {fake.BaseUrl}");
-var stop = new TaskCompletionSource();
-Console.CancelKeyPress += (_, e) =>
+/// <summary>
+/// `./build.sh run` without TELEGRAM_BOT_TOKEN: a local Bot API for the bot to talk to (docs/telegram.md).
+/// Not top-level statements: those would declare a global Program next to Freeside.Web's in the tests.
+/// </summary>
+internal static class FakeBotApiMain
 {
-    e.Cancel = true;
-    stop.TrySetResult();
-};
-AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.TrySetResult();
-await stop.Task;
+    public static async Task Main()
+    {
+        var url = Environment.GetEnvironmentVariable("TELEGRAM_FAKE_URLS") ?? "http://127.0.0.1:5110";
+        await using var fake = await FakeBotApi.StartAsync(url);
+        Console.WriteLine($"fake Telegram Bot API on {fake.BaseUrl}");
+        var stop = new TaskCompletionSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stop.TrySetResult();
+        };
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.TrySetResult();
+        await stop.Task;
+    }
+}
