@@ -21,8 +21,14 @@ namespace Freeside.Features.Identity;
 
 public sealed class IdentityEndpoints : ICarterModule
 {
+    private static readonly EmbeddedAsset SiweScript = new("Freeside.Features.Identity.Siwe.siwe.js", "text/javascript; charset=utf-8");
+
     public void AddRoutes(IEndpointRouteBuilder app)
     {
+        // Keccak-256, EIP-55 and EIP-4361 for Freeside's own pages (sign-in, /verify links).
+        app.MapGet("/assets/identity/siwe.js", (HttpContext http) => SiweScript.Serve(http, "public, max-age=3600"))
+            .ExcludeFromDescription();
+
         var auth = app.MapGroup("/api/v1/auth").WithTags("Identity");
         auth.MapGet("/nonce", IssueNonceAsync)
             .RequireRateLimitPerClient(RateLimitPolicies.SiweNonce)
@@ -174,7 +180,7 @@ public sealed class IdentityEndpoints : ICarterModule
         (await mediator.Send(new ListMyNfts.Query(community ?? "", http.Caller().Address, tokenIds ?? []), cancellationToken)).ToOk();
 
     /// <summary>The authority the client addressed; X-Forwarded-Host only when configured to trust the proxy.</summary>
-    private static string RequestHost(HttpRequest request, IdentitySettings settings)
+    internal static string RequestHost(HttpRequest request, IdentitySettings settings)
     {
         if (settings.TrustForwardedHost && request.Headers["X-Forwarded-Host"].ToString() is { Length: > 0 } forwarded)
         {

@@ -18,6 +18,7 @@ public static class IdentityRegistration
         services.AddSingleton<RevocationList>();
         services.AddSingleton<S2SJwtSigner>();
         services.AddSingleton<SiwePolicy>();
+        services.AddScoped<SiweProof>();
         services.AddScoped<NonceStore>();
         services.AddHostedService<SigningKeyBootstrap>();
         services.AddSingleton<SigningKeyRevocationFanout>();

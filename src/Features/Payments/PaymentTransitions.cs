@@ -1,4 +1,6 @@
 using Freeside.Features.Common;
+using Freeside.Features.Common.Ethereum;
+using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Ledger;
 using Freeside.Features.Ledger.Domain;
@@ -15,7 +17,8 @@ namespace Freeside.Features.Payments;
 /// takes the credits back (once per payment, by the same source_ref) and leaves what was spent as debt.
 /// All in the caller's transaction, under the conservation guard.
 /// </summary>
-internal sealed partial class PaymentTransitions(FreesideDb db, LedgerStore store, PaymentsMetrics metrics, TimeProvider time, ILogger<PaymentTransitions> logger)
+internal sealed partial class PaymentTransitions(
+    FreesideDb db, LedgerStore store, PaymentsMetrics metrics, CommitNotifications notifications, TimeProvider time, ILogger<PaymentTransitions> logger)
 {
     public const string LotSource = "purchase";
 
@@ -74,6 +77,8 @@ internal sealed partial class PaymentTransitions(FreesideDb db, LedgerStore stor
         await store.SaveAsync(cancellationToken);
         payment.Minted(minted.Id);
         metrics.Minted(payment.CreditsMicro);
+        notifications.Add(new PaymentCredited(payment.Id, EthereumAddress.FromBytes(Convert.FromHexString(payment.Payer.AsSpan(2))),
+            payment.CommunityId, payment.CommunityId is null, payment.CreditsMicro));
     }
 
     private async Task TakeBackAsync(Payment payment, CancellationToken cancellationToken)

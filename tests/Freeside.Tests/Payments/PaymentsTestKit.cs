@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
@@ -5,7 +6,9 @@ using Freeside.Features.Payments;
 using Freeside.Tests.Infrastructure;
 using Freeside.Tests.Ledger;
 using Freeside.Tests.Payments.NowPayments;
+using MediatR;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Freeside.Tests.Payments;
 
@@ -30,7 +33,25 @@ public class PaymentsApp : FreesideApp
     }
 
     // Registered through a factory so the host disposes the fake with itself.
-    protected override void ConfigureServices(IServiceCollection services) => services.AddSingleton(_ => NowPayments);
+    protected override void ConfigureServices(IServiceCollection services)
+    {
+        services.AddSingleton(_ => NowPayments);
+        services.TryAddEnumerable(ServiceDescriptor.Transient<INotificationHandler<PaymentCredited>, CreditedRecorder>());
+    }
+
+    /// <summary>Every "credits arrived" announcement, by payment (static: handlers are found by type; payments are unique per test).</summary>
+    public sealed class CreditedRecorder : INotificationHandler<PaymentCredited>
+    {
+        public static ConcurrentQueue<PaymentCredited> Published { get; } = new();
+
+        public static int For(Guid paymentId) => Published.Count(p => p.PaymentId == paymentId);
+
+        public Task Handle(PaymentCredited notification, CancellationToken cancellationToken)
+        {
+            Published.Enqueue(notification);
+            return Task.CompletedTask;
+        }
+    }
 }
 
 /// <summary>Checkout switched off: IPNs must still land.</summary>

@@ -43,6 +43,7 @@ public sealed class ReconcilePaymentTests(PaymentsApp app) : IClassFixture<Payme
         (await app.LotCountAsync(paymentId)).ShouldBe(1);
         (await app.AvailableAsync(account)).ShouldBe(10_500_000);
         (await app.Database.ScalarAsync<string>("SELECT provider_payment_id FROM payments WHERE id = @id", ("id", paymentId))).ShouldBe("61001");
+        PaymentsApp.CreditedRecorder.Published.Single(p => p.PaymentId == paymentId).Payer.ShouldBe(TestWallet.Demo.Address);
         await app.ShouldAuditCleanAsync();
     }
 

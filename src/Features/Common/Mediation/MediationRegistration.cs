@@ -42,6 +42,7 @@ public static class MediationRegistration
         services.TryAddEnumerable(ServiceDescriptor.Scoped(typeof(IPipelineBehavior<,>), typeof(TransactionBehavior<,>)));
         services.TryAddEnumerable(ServiceDescriptor.Scoped(typeof(IPipelineBehavior<,>), typeof(ConservationBehavior<,>)));
         services.TryAddScoped<TouchedAccounts>();
+        services.TryAddScoped<CommitNotifications>();
         return services;
     }
 }

@@ -2,6 +2,7 @@ using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.Persistence;
 using MediatR;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Freeside.Features.Common.Mediation;
@@ -13,7 +14,8 @@ namespace Freeside.Features.Common.Mediation;
 /// A serialization failure or deadlock (PostgreSQL rolled it back) re-runs the whole unit through the
 /// execution strategy; a lost connection never does (<see cref="RolledBackOnlyExecutionStrategy"/>).
 /// </summary>
-public sealed class TransactionBehavior<TRequest, TResponse>(FreesideDb db, TouchedAccounts touched)
+public sealed partial class TransactionBehavior<TRequest, TResponse>(
+    FreesideDb db, TouchedAccounts touched, CommitNotifications notifications, IMediator mediator, ILogger<TransactionBehavior<TRequest, TResponse>> logger)
     : IPipelineBehavior<TRequest, TResponse>
 {
     private static readonly bool IsCommand = typeof(TRequest).GetInterfaces()
@@ -27,10 +29,11 @@ public sealed class TransactionBehavior<TRequest, TResponse>(FreesideDb db, Touc
         }
 
         var strategy = db.Database.CreateExecutionStrategy();
-        return await strategy.ExecuteAsync(async ct =>
+        var outcome = await strategy.ExecuteAsync(async ct =>
         {
             db.ChangeTracker.Clear();
             touched.Clear();
+            notifications.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(ct);
             try
             {
@@ -57,7 +60,35 @@ public sealed class TransactionBehavior<TRequest, TResponse>(FreesideDb db, Touc
                     $"A record with the same {UniqueKeyName(unique.ConstraintName)} already exists."));
             }
         }, cancellationToken);
+
+        await PublishCommittedAsync(outcome);
+        return outcome;
     }
+
+    private async Task PublishCommittedAsync(TResponse outcome)
+    {
+        var committed = notifications.Drain();
+        if (outcome is IResultOutcome { Error: not null })
+        {
+            return;
+        }
+
+        foreach (var notification in committed)
+        {
+            try
+            {
+                // Not the request's token: the change is committed, so its announcement should go out.
+                await mediator.Publish(notification, CancellationToken.None);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogPublishFailed(logger, notification.GetType().Name, e);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A {Notification} handler failed after the commit; the command's result stands")]
+    private static partial void LogPublishFailed(ILogger logger, string notification, Exception exception);
 
     private static string UniqueKeyName(string? constraint) =>
         constraint is null ? "key" : constraint.Replace("ux_", "", StringComparison.Ordinal).Replace('_', ' ');

@@ -34,43 +34,19 @@ public static class SignIn
         }
     }
 
-    internal sealed class Handler(SiwePolicy policy, NonceStore nonces, SigningKeyRing ring, SessionTokens tokens, RateLimiter limiter)
+    internal sealed class Handler(SiweProof proof, SigningKeyRing ring, SessionTokens tokens)
         : IRequestHandler<Command, Result<View>>
     {
         public async Task<Result<View>> Handle(Command request, CancellationToken cancellationToken)
         {
-            if (!SiweMessage.TryParse(request.Message, out var message, out var parseError, out var badChecksum))
+            var proven = await proof.ProveAsync(request.Message, request.Signature, request.RequestHost,
+                message => tokens.CanIssueUntil(message.ExpirationTime)
+                    ? null
+                    : new SignInRefused(SiweFailure.Expired, "The message expires within the second; sign a new one."),
+                cancellationToken);
+            if (proven.Error is { } refused)
             {
-                return new SignInRefused(badChecksum ? SiweFailure.BadChecksum : SiweFailure.MalformedMessage, parseError);
-            }
-
-            // Every attempt naming a wallet counts, signed or not: guessing is bounded per wallet across all IPs.
-            var attempts = await limiter.AcquireAsync(RateLimitPolicies.SiweSignInPerAddress, message.ParsedAddress.ToChecksumString(), cancellationToken);
-            if (!attempts.Allowed)
-            {
-                return new RateLimited(attempts);
-            }
-
-            if (!SiwePolicy.UriBelongsToDomain(message.Uri, message.Domain))
-            {
-                return new SignInRefused(SiweFailure.DomainMismatch, $"The URI \"{message.Uri}\" is not on the domain \"{message.Domain}\".");
-            }
-
-            var verification = SiweVerifier.Verify(message, request.Signature, policy.ContextFor(request.RequestHost));
-            if (!verification.IsValid)
-            {
-                return new SignInRefused(verification.Failure, verification.Detail!);
-            }
-
-            if (!tokens.CanIssueUntil(message.ExpirationTime))
-            {
-                return new SignInRefused(SiweFailure.Expired, "The message expires within the second; sign a new one.");
-            }
-
-            // Last, so a message that fails any check leaves its nonce untouched.
-            if (!await nonces.ConsumeAsync(message.Nonce, cancellationToken))
-            {
-                return new SignInRefused(SiweFailure.NonceMismatch, "The nonce is unknown, expired or already used; ask for a new one.");
+                return refused;
             }
 
             var snapshot = await ring.GetAsync(cancellationToken);
@@ -80,7 +56,8 @@ public static class SignIn
             }
 
             // A session never outlives the message that proved it (its Expiration Time).
-            var issued = tokens.Issue(snapshot, verification.Address, message.ChainId, message.ExpirationTime);
+            var (message, address) = proven.Value;
+            var issued = tokens.Issue(snapshot, address, message.ChainId, message.ExpirationTime);
             return new View(issued.Token, issued.Session.Address.ToChecksumString(), message.ChainId, issued.Session.ExpiresAt);
         }
     }

@@ -6,6 +6,7 @@ using Freeside.Features.Common.Persistence;
 using Freeside.Features.Communities;
 using Freeside.Tests.Infrastructure;
 using MediatR;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
@@ -87,8 +88,62 @@ public static class FailOnce
     }
 }
 
+/// <summary>Writes a community and announces it; the announcement records whether the row was visible to another connection.</summary>
+public static class AnnounceCommunity
+{
+    public static readonly ConcurrentDictionary<string, bool> Seen = new();
+
+    public sealed record Command(string Slug, bool Fail) : ICommand<Unit>;
+
+    public sealed record Announced(string Slug) : INotification;
+
+    public sealed class Validator : AbstractValidator<Command>;
+
+    internal sealed class Handler(FreesideDb db, CommitNotifications notifications) : IRequestHandler<Command, Result<Unit>>
+    {
+        public Task<Result<Unit>> Handle(Command request, CancellationToken cancellationToken)
+        {
+            db.Add(new Community
+            {
+                Id = Guid.NewGuid(), Slug = request.Slug, Name = request.Slug, ChainId = 1,
+                CollectionAddress = "0x" + new string('2', 40), CreatedAt = DateTimeOffset.UtcNow,
+            });
+            notifications.Add(new Announced(request.Slug));
+            return Task.FromResult<Result<Unit>>(request.Fail ? new AlreadyExists("thing", "failing on purpose after announcing") : Unit.Value);
+        }
+    }
+
+    internal sealed class Listener(FreesideDb db) : INotificationHandler<Announced>
+    {
+        public async Task Handle(Announced notification, CancellationToken cancellationToken)
+        {
+            await using var other = new NpgsqlConnection(db.Database.GetConnectionString());
+            await other.OpenAsync(cancellationToken);
+            await using var command = new NpgsqlCommand("SELECT count(*) FROM communities WHERE slug = @s", other);
+            command.Parameters.AddWithValue("s", notification.Slug);
+            Seen[notification.Slug] = (long)(await command.ExecuteScalarAsync(cancellationToken))! == 1;
+        }
+    }
+}
+
 public sealed class PipelineTests(PipelineApp app) : IClassFixture<PipelineApp>
 {
+    [Fact]
+    public async Task CommitNotification_CommandSucceeds_PublishedAfterTheCommit()
+    {
+        (await app.SendAsync(new AnnounceCommunity.Command("announced-ok", Fail: false))).IsSuccess.ShouldBeTrue();
+
+        AnnounceCommunity.Seen["announced-ok"].ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task CommitNotification_CommandFails_NeverPublished()
+    {
+        (await app.SendAsync(new AnnounceCommunity.Command("announced-no", Fail: true))).IsSuccess.ShouldBeFalse();
+
+        AnnounceCommunity.Seen.ContainsKey("announced-no").ShouldBeFalse();
+    }
+
     [Fact]
     public async Task Command_DeadlockVictim_RunsAgainAndSucceeds()
     {
