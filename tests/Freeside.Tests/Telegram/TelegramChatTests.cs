@@ -14,11 +14,13 @@ public sealed class TelegramChatTests(TelegramApp app)
     private Task SeedAsync() => ChatHttp.CommunityAsync(app, Slug, app.Chain.Collection);
 
     [Fact]
-    public async Task AgentThenMessage_Holder_StreamedReplyChargedOnceEvenWhenReplayed()
+    public async Task VerifyAgentMessage_Holder_StreamedReplyChargedOnceEvenWhenReplayed()
     {
         await SeedAsync();
         var user = TelegramApp.NewUser();
-        TelegramTestKit.Link(user, TestWallet.Demo.Address);
+        var verified = await TelegramTestKit.VerifyAsync(app, user, TestWallet.Demo);
+        verified[0].ShouldContain("/link/");
+        verified[^1].ShouldContain($"Wallet {TestWallet.Demo.Address.ToChecksumString()} is linked");
         (await app.SayAsync(user, $"/agent {Slug} 1")).Single().ShouldBe($"You are now talking to the agent of {Slug} #1. Say something!");
         var before = await ChatHttp.AvailableAsync(app, Slug);
         var reservations = await ChatHttp.ReservationsAsync(app);
@@ -26,18 +28,19 @@ public sealed class TelegramChatTests(TelegramApp app)
         var sentBefore = app.Bot.Messages(user).Count;
 
         (await app.PostUpdateAsync(message)).EnsureSuccessStatusCode();
-        await app.Bot.WaitUntilAsync(_ => app.Database.ScalarAsync<long>(
-            "SELECT count(*) FROM agent_messages WHERE source = 'telegram' AND role = 'assistant'").GetAwaiter().GetResult() >= 1);
+        // Done when the chat shows what was stored as the answer (the last edit follows the stored turn).
+        const string storedSql = "SELECT coalesce(max(content), '') FROM agent_messages WHERE source = 'telegram' AND role = 'assistant'";
+        await app.Bot.WaitUntilAsync(b => b.Messages(user).Skip(sentBefore).FirstOrDefault().Value is { } shown
+            && shown == app.Database.ScalarAsync<string>(storedSql).GetAwaiter().GetResult());
         (await app.PostUpdateAsync(message)).EnsureSuccessStatusCode();
         (await app.SayAsync(user, "/help")).ShouldNotBeEmpty();
 
         // One reply message: sent as the placeholder, then edited into the agent's text.
         var reply = app.Bot.Messages(user).Skip(sentBefore).First();
         reply.Value.ShouldNotBe(TelegramReplySink.Placeholder);
+        reply.Value.Length.ShouldBeGreaterThan(0);
         app.Bot.CallsOf("editMessageText").ShouldContain(c => c.Parameters["message_id"]!.GetValue<int>() == reply.Key);
-        var stored = await app.Database.ScalarAsync<string>(
-            "SELECT content FROM agent_messages WHERE source = 'telegram' AND role = 'assistant' ORDER BY created_at DESC LIMIT 1");
-        reply.Value.ShouldBe(stored);
+        app.Bot.Messages(user).Values.Count(v => v == reply.Value).ShouldBe(1);
         // Charged once: one reservation for the message, the balance dropped by what it cost.
         (await ChatHttp.ReservationsAsync(app) - reservations).ShouldBe(1);
         var cost = await app.Database.ScalarAsync<long>("SELECT coalesce(sum(cost_micro), 0) FROM agent_messages WHERE source = 'telegram' AND role = 'assistant'");
@@ -52,7 +55,7 @@ public sealed class TelegramChatTests(TelegramApp app)
     {
         await SeedAsync();
         var user = TelegramApp.NewUser();
-        TelegramTestKit.Link(user, TestWallet.Third.Address);
+        await TelegramTestKit.VerifyAsync(app, user, TestWallet.Third);
 
         var replies = await app.SayAsync(user, $"/agent {Slug} 1");
 
@@ -77,7 +80,7 @@ public sealed class TelegramChatTests(TelegramApp app)
     {
         await SeedAsync();
         var user = TelegramApp.NewUser();
-        TelegramTestKit.Link(user, TestWallet.Demo.Address);
+        await TelegramTestKit.VerifyAsync(app, user, TestWallet.Demo);
         await app.SayAsync(user, $"/agent {Slug} 2");
         var available = await ChatHttp.AvailableAsync(app, Slug);
 

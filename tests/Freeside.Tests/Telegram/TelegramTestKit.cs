@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
 using Freeside.Features.Common.Ethereum;
+using Freeside.Tests.Identity;
 using Freeside.Tests.Inference;
 using Freeside.Tests.Infrastructure;
 using Freeside.Tests.Payments;
@@ -82,7 +83,28 @@ public class TelegramApp : ChatApp
 
 internal static class TelegramTestKit
 {
-    /// <summary>Links a Telegram user to a wallet. TEMPORARY: through the Linking stub until Linking lands on main.</summary>
-    public static void Link(long user, EthereumAddress wallet) =>
-        Freeside.Features.Linking.FindLinkedWallet.Links[(Freeside.Features.Linking.LinkPlatform.Telegram, user.ToString(System.Globalization.CultureInfo.InvariantCulture))] = wallet;
+    /// <summary>
+    /// /verify in the chat, then what the link page does in the browser: sign the EIP-4361 message whose
+    /// Request ID is the link's token and post it (Linking). Returns the bot's replies from the /verify on.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> VerifyAsync(TelegramApp app, long user, TestWallet wallet)
+    {
+        var verify = (await app.SayAsync(user, "/verify")).Single();
+        var url = new Uri(verify.Split('\n').Single(l => l.Contains("/link/", StringComparison.Ordinal)).Trim());
+        var token = url.AbsolutePath.Replace("/link/", "", StringComparison.Ordinal);
+        var client = app.CreateClient();
+        var nonce = await IdentityHttp.NonceAsync(client);
+        var message = "localhost wants you to sign in with your Ethereum account:\n"
+            + wallet.Address.ToChecksumString() + "\n\n"
+            + "Link my Telegram account to this wallet on Freeside.\n\n"
+            + $"URI: http://localhost/link/{token}\nVersion: 1\nChain ID: 31337\nNonce: {nonce}\n"
+            + $"Issued At: {SiweMessage.FormatTimestamp(DateTimeOffset.UtcNow)}\n"
+            + $"Expiration Time: {SiweMessage.FormatTimestamp(DateTimeOffset.UtcNow.AddMinutes(10))}\n"
+            + $"Request ID: {token}";
+        var before = app.Bot.Messages(user).Count;
+        var completed = await client.PostAsJsonAsync($"/api/v1/links/{token}", new { message, signature = wallet.Sign(message) });
+        completed.IsSuccessStatusCode.ShouldBeTrue(await completed.Content.ReadAsStringAsync());
+        await app.Bot.WaitUntilAsync(b => b.Messages(user).Count > before);
+        return [verify, .. app.Bot.Messages(user).Values.Skip(before)];
+    }
 }
