@@ -198,12 +198,13 @@ public sealed class FakeBotApi : IAsyncDisposable
         var token = botToken[3..];
         var parameters = await ParametersAsync(request);
         var (status, answer) = Answer(method, parameters);
+        // Recorded on arrival: a long poll may wait for its answer up to its timeout.
+        _calls.Enqueue(new FakeCall(method, token, parameters, DateTimeOffset.UtcNow, status));
         if (status == 200 && method == "getUpdates")
         {
             answer = await UpdatesAsync(parameters, request.HttpContext.RequestAborted);
         }
 
-        _calls.Enqueue(new FakeCall(method, token, parameters, DateTimeOffset.UtcNow, status));
         return Results.Content(answer.ToJsonString(), "application/json", Encoding.UTF8, status);
     }
 
