@@ -377,6 +377,8 @@ public sealed class FakeBotApi : IAsyncDisposable
         return error;
     }
 
+    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+
     public async ValueTask DisposeAsync()
     {
         _webhookClient.Dispose();

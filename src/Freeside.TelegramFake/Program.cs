@@ -11,13 +11,7 @@ internal static class FakeBotApiMain
         var url = Environment.GetEnvironmentVariable("TELEGRAM_FAKE_URLS") ?? "http://127.0.0.1:5110";
         await using var fake = await FakeBotApi.StartAsync(url);
         Console.WriteLine($"fake Telegram Bot API on {fake.BaseUrl}");
-        var stop = new TaskCompletionSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            stop.TrySetResult();
-        };
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.TrySetResult();
-        await stop.Task;
+        // Ctrl-C and SIGTERM stop the host (its console lifetime); then the fake is disposed.
+        await fake.WaitForShutdownAsync();
     }
 }
