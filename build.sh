@@ -15,6 +15,7 @@ REDIS_PORT="${FREESIDE_REDIS_PORT:-56379}"
 WEB_URL="${FREESIDE_URLS:-http://127.0.0.1:5080}"
 ANVIL_PORT="${FREESIDE_ANVIL_PORT:-8545}"
 FINN_URL="${LOA_FINN_URL:-http://127.0.0.1:5100}"
+TELEGRAM_FAKE_URL="${TELEGRAM_FAKE_URL:-http://127.0.0.1:5110}"
 export LOA_FINN_URL="$FINN_URL"
 CHAIN_DIR="$ROOT/tools/chain"
 DEMO_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
@@ -175,6 +176,7 @@ stop_started() {
       redis) stop_redis ;;
       web) [ -n "${WEB_PID:-}" ] && kill "$WEB_PID" 2>/dev/null && wait "$WEB_PID" 2>/dev/null || true ;;
       finn) [ -n "${FINN_PID:-}" ] && kill "$FINN_PID" 2>/dev/null && wait "$FINN_PID" 2>/dev/null || true ;;
+      telegram) [ -n "${TELEGRAM_FAKE_PID:-}" ] && kill "$TELEGRAM_FAKE_PID" 2>/dev/null && wait "$TELEGRAM_FAKE_PID" 2>/dev/null || true ;;
       anvil) "$CHAIN_DIR/stop-anvil.sh" "$STATE/anvil" >/dev/null 2>&1 || true ;;
     esac
   done
@@ -265,6 +267,7 @@ cmd_run() {
   export API_KEY_PEPPER_V1; API_KEY_PEPPER_V1="$(nowpayments_secret API_KEY_PEPPER_V1 api-key-pepper-v1)"
   build
   dotnet "$(web_dll)" migrate
+  start_telegram
   log "starting Freeside on $WEB_URL (metrics on $MANAGEMENT_URL/metrics)"
   dotnet "$(web_dll)" &
   WEB_PID=$!
@@ -279,6 +282,29 @@ cmd_run() {
   seed_demo
   print_walkthrough
   wait "$WEB_PID"
+}
+
+# Telegram: with TELEGRAM_BOT_TOKEN set, the real Bot API (webhook or polling as configured); without it,
+# the fake Bot API (src/Freeside.TelegramFake), whose /fake/users/{id}/messages plays a user and
+# delivers to Freeside's webhook with the secret token.
+start_telegram() {
+  export TELEGRAM_WEBHOOK_SECRET; TELEGRAM_WEBHOOK_SECRET="$(nowpayments_secret TELEGRAM_WEBHOOK_SECRET telegram-webhook-secret)"
+  if [ -n "${TELEGRAM_BOT_TOKEN:-}" ]; then return; fi
+  log "starting the fake Telegram Bot API on $TELEGRAM_FAKE_URL"
+  TELEGRAM_FAKE_URLS="$TELEGRAM_FAKE_URL" \
+    dotnet "$ROOT/src/Freeside.TelegramFake/bin/$CONFIGURATION/net10.0/Freeside.TelegramFake.dll" >"$STATE/telegram-fake.log" 2>&1 &
+  TELEGRAM_FAKE_PID=$!
+  STARTED+=(telegram)
+  export TELEGRAM_BOT_TOKEN="7000000001:fake-bot-token-for-the-local-bot-api"
+  export TELEGRAM_API_URL="$TELEGRAM_FAKE_URL"
+  export TELEGRAM_WEBHOOK_URL="${TELEGRAM_WEBHOOK_URL:-$WEB_URL/api/telegram/webhook}"
+  for _ in $(seq 1 60); do
+    curl -fsS -X POST "$TELEGRAM_FAKE_URL/bot$TELEGRAM_BOT_TOKEN/getMe" >/dev/null 2>&1 && return
+    kill -0 "$TELEGRAM_FAKE_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  cat "$STATE/telegram-fake.log" >&2
+  die "the fake Telegram Bot API did not start on $TELEGRAM_FAKE_URL (set TELEGRAM_FAKE_URL to use another port)"
 }
 
 seed_demo() {
@@ -336,7 +362,13 @@ print_walkthrough() {
       -H 'Content-Type: application/json' -d '{"message":"hello"}'
     curl -s $WEB_URL/api/v1/communities/demo/balance -H "Authorization: Bearer \$(cat .freeside/admin-token)"
 
-  Ctrl-C stops Freeside, the finn stand-in, anvil, Redis and PostgreSQL.
+  Telegram (fake Bot API on ${TELEGRAM_API_URL:-the real Bot API}; user 42 plays a Telegram user; docs/telegram.md):
+    curl -s -X POST ${TELEGRAM_API_URL:-\$FAKE}/fake/users/42/messages -d '{"text":"/verify"}'
+    curl -s ${TELEGRAM_API_URL:-\$FAKE}/fake/chats/42/messages      # what the bot answered (open the /link/… URL to sign)
+    curl -s -X POST ${TELEGRAM_API_URL:-\$FAKE}/fake/users/42/messages -d '{"text":"/agent demo 1"}'
+    curl -s -X POST ${TELEGRAM_API_URL:-\$FAKE}/fake/users/42/messages -d '{"text":"hello"}'
+
+  Ctrl-C stops Freeside, the finn stand-in, the fake Bot API, anvil, Redis and PostgreSQL.
 EOF
 }
 

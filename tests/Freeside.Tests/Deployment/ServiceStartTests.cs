@@ -47,6 +47,7 @@ public sealed class ServiceStartTests : IAsyncLifetime
             (await client.GetAsync("/api/v1/communities/no-such-club")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
             (await client.GetAsync("/api/v1/auth/nonce")).StatusCode.ShouldBe(HttpStatusCode.OK);
             (await client.GetAsync("/api/v1/communities/no-such-club/balance")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+            (await client.PostAsync("/api/telegram/webhook", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"))).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         }
         finally
         {

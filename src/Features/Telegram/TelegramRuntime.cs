@@ -1,0 +1,158 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using MediatR;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Telegram.Bot;
+using Telegram.Bot.Exceptions;
+using Telegram.Bot.Types;
+
+namespace Freeside.Features.Telegram;
+
+/// <summary>Updates accepted (first delivery of their id) and waiting for <see cref="HandleUpdate"/>.</summary>
+public sealed class TelegramUpdateQueue
+{
+    private readonly Channel<Update> _channel = Channel.CreateUnbounded<Update>(new UnboundedChannelOptions { SingleReader = false });
+
+    public void Enqueue(Update update) => _channel.Writer.TryWrite(update);
+
+    public ChannelReader<Update> Reader => _channel.Reader;
+}
+
+/// <summary>
+/// Sends each queued update through the pipeline as <see cref="HandleUpdate.Command"/>, a few at a
+/// time so one long streamed reply does not hold up everyone else's /balance.
+/// </summary>
+internal sealed partial class TelegramUpdateWorker(TelegramUpdateQueue queue, IServiceScopeFactory scopes, ILogger<TelegramUpdateWorker> logger) : BackgroundService
+{
+    public const int Concurrency = 4;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => ConsumeAsync(stoppingToken)));
+
+    private async Task ConsumeAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var update in queue.Reader.ReadAllAsync(stoppingToken))
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                try
+                {
+                    var handled = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new HandleUpdate.Command(update), stoppingToken);
+                    if (!handled.IsSuccess)
+                    {
+                        LogUpdateFailed(logger, update.Id, handled.Error!.Type, null);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    // One update's bug must not stop the bot; the pipeline's metrics already counted it.
+                    LogUpdateFailed(logger, update.Id, "exception", e);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    [LoggerMessage(EventId = 9502, Level = LogLevel.Error, Message = "Telegram update {UpdateId} was not handled ({Error})")]
+    private static partial void LogUpdateFailed(ILogger logger, long updateId, string error, Exception? exception);
+}
+
+/// <summary>
+/// At start-up: with TELEGRAM_WEBHOOK_URL, registers the webhook (setWebhook with the secret token);
+/// with TELEGRAM_POLLING=true, removes any webhook and long-polls getUpdates, sending each update
+/// through <see cref="ReceiveUpdate"/> like the webhook does (same replay guard, same queue).
+/// </summary>
+internal sealed partial class TelegramConnector(TelegramSettings settings, TelegramBot bot, IServiceScopeFactory scopes, ILogger<TelegramConnector> logger)
+    : BackgroundService
+{
+    public const int PollTimeoutSeconds = 25;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (settings.WebhookUrl is { } url)
+        {
+            await RegisterWebhookAsync(url, stoppingToken);
+        }
+        else if (settings.Polling)
+        {
+            await PollAsync(stoppingToken);
+        }
+    }
+
+    private async Task RegisterWebhookAsync(Uri url, CancellationToken stoppingToken)
+    {
+        for (var attempt = 1; !stoppingToken.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                await bot.SetWebhookAsync(url, settings.WebhookSecret!, stoppingToken);
+                LogWebhookSet(logger, url.GetLeftPart(UriPartial.Path));
+                return;
+            }
+            catch (Exception e) when (e is ApiRequestException or RequestException or HttpRequestException)
+            {
+                LogWebhookFailed(logger, attempt, e);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(60, 2 * attempt)), stoppingToken);
+            }
+        }
+    }
+
+    private async Task PollAsync(CancellationToken stoppingToken)
+    {
+        var offset = 0;
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (offset == 0)
+                {
+                    await bot.DeleteWebhookAsync(stoppingToken);
+                }
+
+                var updates = await bot.GetUpdatesAsync(offset, PollTimeoutSeconds, stoppingToken);
+                failures = 0;
+                foreach (var update in updates)
+                {
+                    await using var scope = scopes.CreateAsyncScope();
+                    var body = JsonSerializer.SerializeToUtf8Bytes(update, JsonBotAPI.Options);
+                    var received = await scope.ServiceProvider.GetRequiredService<IMediator>()
+                        .Send(new ReceiveUpdate.Command(body, null, Trusted: true), stoppingToken);
+                    if (!received.IsSuccess)
+                    {
+                        // Not confirmed: getUpdates hands it out again after a pause.
+                        LogPollFailed(logger, 1, null);
+                        await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+                        break;
+                    }
+
+                    offset = update.Id + 1;
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is ApiRequestException or RequestException or HttpRequestException)
+            {
+                failures++;
+                LogPollFailed(logger, failures, e);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, failures)), stoppingToken);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 9503, Level = LogLevel.Information, Message = "Telegram webhook registered at {Url}")]
+    private static partial void LogWebhookSet(ILogger logger, string url);
+
+    [LoggerMessage(EventId = 9504, Level = LogLevel.Warning, Message = "setWebhook failed (attempt {Attempt}); retrying")]
+    private static partial void LogWebhookFailed(ILogger logger, int attempt, Exception exception);
+
+    [LoggerMessage(EventId = 9505, Level = LogLevel.Warning, Message = "getUpdates failed ({Failures} in a row); polling again")]
+    private static partial void LogPollFailed(ILogger logger, int failures, Exception? exception);
+}

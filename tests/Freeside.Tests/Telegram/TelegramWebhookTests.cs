@@ -1,0 +1,124 @@
+using System.Net;
+using Freeside.Features.Telegram;
+
+namespace Freeside.Tests.Telegram;
+
+[CollectionDefinition(Name)]
+public sealed class TelegramCollection : ICollectionFixture<TelegramApp>
+{
+    public const string Name = "telegram";
+}
+
+[Collection(TelegramCollection.Name)]
+public sealed class TelegramWebhookTests(TelegramApp app)
+{
+    [Fact]
+    public void Startup_WebhookUrlSet_RegistersItWithTheSecretToken()
+    {
+        app.Bot.WebhookUrl.ShouldBe(TelegramApp.WebhookUrl);
+        app.Bot.WebhookSecret.ShouldBe(TelegramApp.WebhookSecret);
+        app.Bot.CallsOf("setWebhook").ShouldContain(c => c.Token == TelegramApp.BotToken && c.Status == 200);
+    }
+
+    [Theory]
+    [InlineData("test-webhook-secret_0123456788")]
+    [InlineData("test-webhook-secret_012345678")]
+    [InlineData("")]
+    [InlineData(null)]
+    public async Task Webhook_WrongOrMissingSecret_401AndNothingDispatched(string? secret)
+    {
+        var user = TelegramApp.NewUser();
+        var update = app.Bot.MessageUpdate(user, "/help");
+
+        var response = await app.PostUpdateAsync(update, secret);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+        var updateId = update["update_id"]!.GetValue<long>();
+        (await app.Database.ScalarAsync<long>("SELECT count(*) FROM telegram_updates WHERE update_id = @id", ("id", updateId))).ShouldBe(0);
+        // A valid update for the same chat afterwards gets its one answer; the refused one never had any.
+        await app.SayAsync(user, "/help");
+        app.Bot.CallsOf("sendMessage").Count(c => c.Parameters["chat_id"]!.ToString() == user.ToString(System.Globalization.CultureInfo.InvariantCulture)).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Webhook_ReplayedUpdateId_ProcessedOnce()
+    {
+        var user = TelegramApp.NewUser();
+        var update = app.Bot.MessageUpdate(user, "/help");
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => app.PostUpdateAsync(update)));
+        var again = await app.PostUpdateAsync(update);
+
+        responses.Append(again).ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK);
+        var accepted = new List<bool>();
+        foreach (var response in responses.Append(again))
+        {
+            accepted.Add((await TelegramApp.ReadAsync(response))!["accepted"]!.GetValue<bool>());
+        }
+
+        accepted.Count(a => a).ShouldBe(1);
+        // A later update of the same chat is answered after the replay was either handled or dropped (one queue);
+        // the chat holds that answer and exactly one /help answer.
+        await app.SayAsync(user, "/balance");
+        await app.Bot.WaitUntilAsync(b => b.Messages(user).Count >= 2);
+        app.Bot.Messages(user).Values.Count(t => t.Contains("/verify — link your wallet", StringComparison.Ordinal)).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Webhook_NotAnUpdate_400NamingBody()
+    {
+        var response = await app.PostUpdateAsync(new System.Text.Json.Nodes.JsonObject { ["hello"] = "world" });
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await TelegramApp.ReadAsync(response))!["errors"]!["body"].ShouldNotBeNull();
+    }
+
+    [Fact]
+    public async Task Start_NewUser_WelcomesAndPointsToVerify()
+    {
+        var user = TelegramApp.NewUser();
+
+        var replies = await app.SayAsync(user, "/start");
+
+        replies.Single().ShouldContain("Welcome to Freeside");
+        replies.Single().ShouldContain("Start with /verify");
+    }
+
+    [Fact]
+    public async Task UnknownCommand_SaysSoAndPointsToHelp()
+    {
+        var user = TelegramApp.NewUser();
+
+        var replies = await app.SayAsync(user, "/dance");
+
+        replies.Single().ShouldBe("I don't know /dance. /help lists what I can do.");
+    }
+
+    [Fact]
+    public async Task SendMessage_Answered429_WaitsRetryAfterThenDelivers()
+    {
+        var user = TelegramApp.NewUser();
+        app.Bot.FailNextWith429("sendMessage", 1);
+        var before = app.Bot.Calls.Count;
+
+        var replies = await app.SayAsync(user, "/help");
+
+        replies.Single().ShouldContain("/buy_credits");
+        var sends = app.Bot.Calls.Skip(before).Where(c => c.Method == "sendMessage").ToList();
+        var refused = sends.First(c => c.Status == 429);
+        var delivered = sends.Single(c => c.Status == 200 && c.Parameters["chat_id"]!.ToString() == user.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        (delivered.At - refused.At).ShouldBeGreaterThanOrEqualTo(TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
+    public void SecretMatches_ComparesWholeSecretOnly()
+    {
+        var settings = new TelegramSettings("1:a", "abcdefghijklmnop", null, TelegramSettings.DefaultApiUrl, false, TimeSpan.Zero);
+
+        ReceiveUpdate.Handler.SecretMatches(settings, "abcdefghijklmnop").ShouldBeTrue();
+        ReceiveUpdate.Handler.SecretMatches(settings, "abcdefghijklmno").ShouldBeFalse();
+        ReceiveUpdate.Handler.SecretMatches(settings, "abcdefghijklmnopq").ShouldBeFalse();
+        ReceiveUpdate.Handler.SecretMatches(settings with { WebhookSecret = null }, "").ShouldBeFalse();
+    }
+}
