@@ -17,51 +17,8 @@
   let nextBefore = null;
   let chainId = 1;
 
-  // --- Keccak-256, for the EIP-55 address checksum the sign-in message needs ---
-  const RC = ["0x1", "0x8082", "0x800000000000808a", "0x8000000080008000", "0x808b", "0x80000001", "0x8000000080008081",
-    "0x8000000000008009", "0x8a", "0x88", "0x80008009", "0x8000000a", "0x8000808b", "0x800000000000008b", "0x8000000000008089",
-    "0x8000000000008003", "0x8000000000008002", "0x8000000000000080", "0x800a", "0x800000008000000a", "0x8000000080008081",
-    "0x8000000000008080", "0x80000001", "0x8000000080008008"].map(BigInt);
-  const ROT = [[0, 36, 3, 41, 18], [1, 44, 10, 45, 2], [62, 6, 43, 15, 61], [28, 55, 25, 21, 56], [27, 20, 39, 8, 14]];
-  const MASK = (1n << 64n) - 1n;
-  const rotl = (v, n) => (n === 0 ? v : ((v << BigInt(n)) | (v >> BigInt(64 - n))) & MASK);
-  function keccakF(A) {
-    for (let round = 0; round < 24; round++) {
-      const C = [0, 1, 2, 3, 4].map((x) => A[x] ^ A[x + 5] ^ A[x + 10] ^ A[x + 15] ^ A[x + 20]);
-      for (let x = 0; x < 5; x++) {
-        const D = C[(x + 4) % 5] ^ rotl(C[(x + 1) % 5], 1);
-        for (let y = 0; y < 25; y += 5) A[x + y] ^= D;
-      }
-      const B = new Array(25);
-      for (let x = 0; x < 5; x++) for (let y = 0; y < 5; y++) B[y + 5 * ((2 * x + 3 * y) % 5)] = rotl(A[x + 5 * y], ROT[x][y]);
-      for (let x = 0; x < 5; x++) for (let y = 0; y < 5; y++) A[x + 5 * y] = B[x + 5 * y] ^ (~B[(x + 1) % 5 + 5 * y] & MASK & B[(x + 2) % 5 + 5 * y]);
-      A[0] ^= RC[round];
-    }
-  }
-  function keccak256(bytes) {
-    const rate = 136;
-    const padded = new Uint8Array(Math.ceil((bytes.length + 1) / rate) * rate);
-    padded.set(bytes);
-    padded[bytes.length] ^= 0x01;
-    padded[padded.length - 1] ^= 0x80;
-    const A = new Array(25).fill(0n);
-    for (let off = 0; off < padded.length; off += rate) {
-      for (let i = 0; i < rate / 8; i++) {
-        let lane = 0n;
-        for (let b = 7; b >= 0; b--) lane = (lane << 8n) | BigInt(padded[off + i * 8 + b]);
-        A[i] ^= lane;
-      }
-      keccakF(A);
-    }
-    const out = new Uint8Array(32);
-    for (let i = 0; i < 4; i++) for (let b = 0; b < 8; b++) out[i * 8 + b] = Number((A[i] >> BigInt(8 * b)) & 0xffn);
-    return out;
-  }
-  function checksum(address) {
-    const hex = address.toLowerCase().replace(/^0x/, "");
-    const hash = Array.from(keccak256(new TextEncoder().encode(hex)), (b) => b.toString(16).padStart(2, "0")).join("");
-    return "0x" + [...hex].map((c, i) => (parseInt(hash[i], 16) >= 8 ? c.toUpperCase() : c)).join("");
-  }
+  // EIP-55 (Keccak-256) comes from Freeside's own /assets/identity/siwe.js, loaded before this script.
+  const checksum = (address) => window.FreesideSiwe.checksumAddress(address);
   window.freesideChecksum = checksum;
 
   // --- errors as sentences ---
