@@ -8,8 +8,24 @@ using Freeside.Tests.Infrastructure;
 
 namespace Freeside.Tests.Developers;
 
-/// <summary>Freeside with the finn stand-in and the demo chain, for the OpenAI-compatible API.</summary>
-public sealed class DeveloperApiApp : ChatApp;
+/// <summary>
+/// Freeside with the finn stand-in and the demo chain, for the OpenAI-compatible API. The agent tests use a
+/// wallet of their own (token 77): ownership answers are cached in the shared Redis by chain, collection and
+/// wallet, and every test chain deploys the demo collection at the same address, so listing the demo wallet's
+/// tokens here would leak into other classes' answers for a minute.
+/// </summary>
+public sealed class DeveloperApiApp : ChatApp
+{
+    public const int AgentToken = 77;
+
+    public TestWallet AgentHolder { get; } = DeveloperKit.NewWallet();
+
+    protected override async Task BeforeStartAsync()
+    {
+        await base.BeforeStartAsync();
+        await MintAsync(Chain.Collection, AgentHolder.Address, AgentToken);
+    }
+}
 
 public sealed class CompleteChatTests(DeveloperApiApp app) : IClassFixture<DeveloperApiApp>
 {
@@ -287,22 +303,31 @@ public sealed class CompleteChatTests(DeveloperApiApp app) : IClassFixture<Devel
     {
         await ChatHttp.CommunityAsync(app, Agents, app.Chain.Collection, grantMicro: 1_000_000);
         var communityBefore = await ChatHttp.AvailableAsync(app, Agents);
-        var (session, wallet) = await DeveloperAsync(TestWallet.Demo);
+        var (session, wallet) = await DeveloperAsync(app.AgentHolder);
         await GrantAsync(wallet, 1_000_000);
         var (_, key) = await DeveloperKit.CreateKeyAsync(session, "live", name: "agent key");
         var client = app.CreateClient().WithKey(key);
 
         var models = (await client.GetFromJsonAsync<JsonElement>("/v1/models")).GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()).ToList();
-        models.ShouldContain($"agent:{Agents}/1");
+        models.ShouldContain($"agent:{Agents}/{DeveloperApiApp.AgentToken}");
         var before = await BalanceAsync(wallet);
 
-        var response = await DeveloperKit.CompleteAsync(client, Ask($"agent:{Agents}/1"));
+        var response = await DeveloperKit.CompleteAsync(client, Ask($"agent:{Agents}/{DeveloperApiApp.AgentToken}"));
 
         response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
-        (before - await BalanceAsync(wallet)).ShouldBeGreaterThan(0);
+        // The hold and the charge (finn's cost for this NFT's pool, possibly under a micro-dollar) are the developer's.
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        var pool = response.Headers.GetValues("X-Pool-Used").Single();
+        var usage = body.GetProperty("usage");
+        (before - await BalanceAsync(wallet)).ShouldBe(
+            PoolCatalog.CostMicro(pool, usage.GetProperty("prompt_tokens").GetInt64(), usage.GetProperty("completion_tokens").GetInt64()));
+        (await ReservationsAsync(wallet)).ShouldBe(1);
+        (await app.Database.ScalarAsync<long>(
+            "SELECT count(*) FROM credit_reservations r JOIN credit_accounts a ON a.id = r.account_id JOIN communities c ON c.id = a.community_id WHERE c.slug = @s",
+            ("s", Agents))).ShouldBe(0);
         (await ChatHttp.AvailableAsync(app, Agents)).ShouldBe(communityBefore);
         var stranger = await DeveloperKit.SessionAsync(app, DeveloperKit.NewWallet());
         var (_, strangerKey) = await DeveloperKit.CreateKeyAsync(stranger, "test");
-        (await DeveloperKit.CompleteAsync(app.CreateClient().WithKey(strangerKey), Ask($"agent:{Agents}/1"))).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await DeveloperKit.CompleteAsync(app.CreateClient().WithKey(strangerKey), Ask($"agent:{Agents}/{DeveloperApiApp.AgentToken}"))).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
     }
 }
