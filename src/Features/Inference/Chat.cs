@@ -230,8 +230,9 @@ public static partial class Chat
             }
 
             var key = "chat:" + messageId.ToString("N");
-            var hold = await gate.ReserveAsync(community.Id, wallet, worstCase,
-                () => ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None), CancellationToken.None);
+            Func<Task<Result<ReservationView>>> reserve = () => ledger.ReserveAsync(new ReserveCredits.Command(account, worstCase, key, nftId), CancellationToken.None);
+            // A community's budgets bound what the community pays; a payer (a developer's account) is not the community's money.
+            var hold = payer is not null ? await reserve() : await gate.ReserveAsync(community.Id, wallet, worstCase, reserve, CancellationToken.None);
             if (!hold.IsSuccess)
             {
                 return hold.Error!;
