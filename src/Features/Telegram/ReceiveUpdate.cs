@@ -68,10 +68,10 @@ public static class ReceiveUpdate
             return new Outcome(update.Id, recorded.Value);
         }
 
-        /// <summary>Without a configured secret nothing matches. Both sides are hashed first so the comparison's time says nothing about the length either.</summary>
+        /// <summary>Without a bot token or a configured secret nothing matches. Both sides are hashed first so the comparison's time says nothing about the length either.</summary>
         internal static bool SecretMatches(TelegramSettings settings, string? presented)
         {
-            if (settings.WebhookSecret is not { } secret || presented is null)
+            if (!settings.Enabled || settings.WebhookSecret is not { } secret || presented is null)
             {
                 return false;
             }

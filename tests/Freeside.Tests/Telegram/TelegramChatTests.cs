@@ -64,6 +64,22 @@ public sealed class TelegramChatTests(TelegramApp app)
     }
 
     [Fact]
+    public async Task Message_AfterRelinkToANonHolder_RefusedPerMessageAndReservesNothing()
+    {
+        await SeedAsync();
+        var user = TelegramApp.NewUser();
+        await TelegramTestKit.VerifyAsync(app, user, TestWallet.Demo);
+        await app.SayAsync(user, $"/agent {Slug} 3");
+        await TelegramTestKit.VerifyAsync(app, user, TestWallet.Third);
+        var reservations = await ChatHttp.ReservationsAsync(app);
+
+        var replies = await app.SayAsync(user, "still there?");
+
+        replies.Single().ShouldStartWith("Only the wallet that holds this NFT may talk to its agent.");
+        (await ChatHttp.ReservationsAsync(app)).ShouldBe(reservations);
+    }
+
+    [Fact]
     public async Task Message_WithoutLinkedWallet_AsksToVerifyAndReservesNothing()
     {
         var user = TelegramApp.NewUser();

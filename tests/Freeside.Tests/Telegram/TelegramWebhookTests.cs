@@ -120,5 +120,6 @@ public sealed class TelegramWebhookTests(TelegramApp app)
         ReceiveUpdate.Handler.SecretMatches(settings, "abcdefghijklmno").ShouldBeFalse();
         ReceiveUpdate.Handler.SecretMatches(settings, "abcdefghijklmnopq").ShouldBeFalse();
         ReceiveUpdate.Handler.SecretMatches(settings with { WebhookSecret = null }, "").ShouldBeFalse();
+        ReceiveUpdate.Handler.SecretMatches(settings with { BotToken = null }, "abcdefghijklmnop").ShouldBeFalse();
     }
 }
