@@ -54,7 +54,7 @@ public static class ReceiveUpdate
                 return new ValidationFailed(new Dictionary<string, string[]> { ["body"] = ["must be a Telegram Update object with a positive update_id."] });
             }
 
-            var recorded = await mediator.Send(new RecordUpdate.Command(update.Id, update.Type.ToString()), cancellationToken);
+            var recorded = await mediator.Send(new RecordUpdate.Command(update.Id, update.Type.ToString(), Encoding.UTF8.GetString(request.Body)), cancellationToken);
             if (!recorded.IsSuccess)
             {
                 return recorded.Error!;
@@ -82,10 +82,13 @@ public static class ReceiveUpdate
     }
 }
 
-/// <summary>Records an update id; true when it was not seen before (the replay guard: one row per id, first writer wins).</summary>
+/// <summary>
+/// Records an update id with its body, claimed by this process; true when it was not seen before (the
+/// replay guard: one row per id, first writer wins). The body stays until the update is handled.
+/// </summary>
 public static class RecordUpdate
 {
-    public sealed record Command(long UpdateId, string Kind) : ICommand<bool>;
+    public sealed record Command(long UpdateId, string Kind, [property: MultiLine] string Body) : ICommand<bool>;
 
     public sealed class Validator : AbstractValidator<Command>
     {
@@ -93,6 +96,7 @@ public static class RecordUpdate
         {
             RuleFor(c => c.UpdateId).GreaterThan(0);
             RuleFor(c => c.Kind).NotEmpty().MaximumLength(40);
+            RuleFor(c => c.Body).NotEmpty().MaximumLength(ReceiveUpdate.MaxBodyBytes);
         }
     }
 
@@ -100,10 +104,80 @@ public static class RecordUpdate
     {
         public async Task<Result<bool>> Handle(Command request, CancellationToken cancellationToken)
         {
+            var now = time.GetUtcNow();
             var inserted = await db.Database.ExecuteSqlInterpolatedAsync(
-                $"INSERT INTO telegram_updates (update_id, kind, received_at) VALUES ({request.UpdateId}, {request.Kind}, {time.GetUtcNow()}) ON CONFLICT (update_id) DO NOTHING",
+                $"INSERT INTO telegram_updates (update_id, kind, received_at, body, claimed_at) VALUES ({request.UpdateId}, {request.Kind}, {now}, {request.Body}, {now}) ON CONFLICT (update_id) DO NOTHING",
                 cancellationToken);
             return inserted == 1;
+        }
+    }
+}
+
+/// <summary>An update's work is done (answered, or refused for good): its body is no longer needed.</summary>
+public static class MarkUpdateHandled
+{
+    public sealed record Command(long UpdateId) : ICommand<bool>;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.UpdateId).GreaterThan(0);
+    }
+
+    internal sealed class Handler(FreesideDb db, TimeProvider time) : IRequestHandler<Command, Result<bool>>
+    {
+        public async Task<Result<bool>> Handle(Command request, CancellationToken cancellationToken) =>
+            await db.Database.ExecuteSqlInterpolatedAsync(
+                $"UPDATE telegram_updates SET handled_at = {time.GetUtcNow()}, body = NULL WHERE update_id = {request.UpdateId} AND handled_at IS NULL",
+                cancellationToken) == 1;
+    }
+}
+
+/// <summary>
+/// Takes over accepted updates that nobody finished: claimed longer ago than <see cref="RecoverAfter"/>
+/// (longer than any streamed reply takes) and not handled — their process died after Telegram got its 200.
+/// SKIP LOCKED, so replicas recovering at once split the work instead of doubling it.
+/// </summary>
+public static class ClaimStrandedUpdates
+{
+    public static readonly TimeSpan RecoverAfter = TimeSpan.FromMinutes(10);
+
+    public sealed record Command(int Limit = 50) : ICommand<IReadOnlyList<Update>>;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.Limit).InclusiveBetween(1, 500);
+    }
+
+    internal sealed class Handler(FreesideDb db, TimeProvider time) : IRequestHandler<Command, Result<IReadOnlyList<Update>>>
+    {
+        public async Task<Result<IReadOnlyList<Update>>> Handle(Command request, CancellationToken cancellationToken)
+        {
+            var now = time.GetUtcNow();
+            var bodies = await db.Database.SqlQuery<string>($"""
+                UPDATE telegram_updates SET claimed_at = {now}
+                WHERE update_id IN (
+                    SELECT update_id FROM telegram_updates
+                    WHERE handled_at IS NULL AND claimed_at < {now - RecoverAfter}
+                    ORDER BY update_id LIMIT {request.Limit} FOR UPDATE SKIP LOCKED)
+                RETURNING body AS "Value"
+                """).ToListAsync(cancellationToken);
+            var updates = new List<Update>();
+            foreach (var body in bodies)
+            {
+                try
+                {
+                    if (JsonSerializer.Deserialize<Update>(body, JsonBotAPI.Options) is { Id: > 0 } update)
+                    {
+                        updates.Add(update);
+                    }
+                }
+                catch (JsonException)
+                {
+                    // It parsed when it arrived; a body that no longer does is skipped, not retried forever.
+                }
+            }
+
+            return updates.OrderBy(u => u.Id).ToList();
         }
     }
 }

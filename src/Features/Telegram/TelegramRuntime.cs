@@ -28,8 +28,40 @@ internal sealed partial class TelegramUpdateWorker(TelegramUpdateQueue queue, IS
 {
     public const int Concurrency = 4;
 
+    /// <summary>How often this process looks for updates a dead process accepted and never finished.</summary>
+    public static readonly TimeSpan RecoveryInterval = TimeSpan.FromMinutes(1);
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => ConsumeAsync(stoppingToken)));
+        Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => ConsumeAsync(stoppingToken)).Append(RecoverAsync(stoppingToken)));
+
+    private async Task RecoverAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await using var scope = scopes.CreateAsyncScope();
+                    var stranded = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new ClaimStrandedUpdates.Command(), stoppingToken);
+                    foreach (var update in stranded.IsSuccess ? stranded.Value : [])
+                    {
+                        LogRecovered(logger, update.Id);
+                        queue.Enqueue(update);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    LogUpdateFailed(logger, 0, "recovery", e);
+                }
+
+                await Task.Delay(RecoveryInterval, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
 
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {
@@ -38,9 +70,10 @@ internal sealed partial class TelegramUpdateWorker(TelegramUpdateQueue queue, IS
             await foreach (var update in queue.Reader.ReadAllAsync(stoppingToken))
             {
                 await using var scope = scopes.CreateAsyncScope();
+                var mediator = scope.ServiceProvider.GetRequiredService<IMediator>();
                 try
                 {
-                    var handled = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new HandleUpdate.Command(update), stoppingToken);
+                    var handled = await mediator.Send(new HandleUpdate.Command(update), stoppingToken);
                     if (!handled.IsSuccess)
                     {
                         LogUpdateFailed(logger, update.Id, handled.Error!.Type, null);
@@ -51,12 +84,26 @@ internal sealed partial class TelegramUpdateWorker(TelegramUpdateQueue queue, IS
                     // One update's bug must not stop the bot; the pipeline's metrics already counted it.
                     LogUpdateFailed(logger, update.Id, "exception", e);
                 }
+
+                // Answered, refused or failed, it is done. Only a shutdown or a crash before this line leaves it
+                // unhandled, for recovery after ClaimStrandedUpdates.RecoverAfter.
+                try
+                {
+                    await mediator.Send(new MarkUpdateHandled.Command(update.Id), stoppingToken);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    LogUpdateFailed(logger, update.Id, "mark-handled", e);
+                }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
     }
+
+    [LoggerMessage(EventId = 9506, Level = LogLevel.Warning, Message = "Telegram update {UpdateId} was accepted by a process that did not finish it; handling it here")]
+    private static partial void LogRecovered(ILogger logger, long updateId);
 
     [LoggerMessage(EventId = 9502, Level = LogLevel.Error, Message = "Telegram update {UpdateId} was not handled ({Error})")]
     private static partial void LogUpdateFailed(ILogger logger, long updateId, string error, Exception? exception);

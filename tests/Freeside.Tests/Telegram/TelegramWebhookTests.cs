@@ -1,5 +1,6 @@
 using System.Net;
 using Freeside.Features.Telegram;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Freeside.Tests.Telegram;
 
@@ -121,5 +122,79 @@ public sealed class TelegramWebhookTests(TelegramApp app)
         ReceiveUpdate.Handler.SecretMatches(settings, "abcdefghijklmnopq").ShouldBeFalse();
         ReceiveUpdate.Handler.SecretMatches(settings with { WebhookSecret = null }, "").ShouldBeFalse();
         ReceiveUpdate.Handler.SecretMatches(settings with { BotToken = null }, "abcdefghijklmnop").ShouldBeFalse();
+    }
+}
+
+[Collection(TelegramCollection.Name)]
+public sealed class TelegramRecoveryTests(TelegramApp app)
+{
+    [Fact]
+    public async Task Update_Handled_IsMarkedAndItsBodyDropped()
+    {
+        var user = TelegramApp.NewUser();
+        var update = app.Bot.MessageUpdate(user, "/help");
+        var updateId = update["update_id"]!.GetValue<long>();
+
+        await app.PostUpdateAsync(update);
+        await app.Bot.WaitUntilAsync(b => b.Messages(user).Count >= 1);
+        await WaitHandledAsync(updateId);
+
+        (await app.Database.ScalarAsync<bool>("SELECT body IS NULL FROM telegram_updates WHERE update_id = @id", ("id", updateId))).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Update_AcceptedByAProcessThatDied_IsTakenOverOnceAndAnswered()
+    {
+        // What a process leaves when it dies after answering Telegram's webhook: the update recorded and
+        // claimed, never handled (Telegram will not deliver it again).
+        var user = TelegramApp.NewUser();
+        var update = app.Bot.MessageUpdate(user, "/help");
+        var updateId = update["update_id"]!.GetValue<long>();
+        await app.Database.ExecuteAsync($"""
+            INSERT INTO telegram_updates (update_id, kind, received_at, body, claimed_at)
+            VALUES ({updateId}, 'Message', now() - interval '11 minutes', '{update.ToJsonString().Replace("'", "''", StringComparison.Ordinal)}', now() - interval '11 minutes')
+            """);
+
+        var claims = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => app.SendAsync(new ClaimStrandedUpdates.Command())));
+        var recovered = claims.SelectMany(c => c.Value).Where(u => u.Id == updateId).ToList();
+        foreach (var stranded in recovered)
+        {
+            app.Services.GetRequiredService<TelegramUpdateQueue>().Enqueue(stranded);
+        }
+
+        recovered.Count.ShouldBe(1);
+        await app.Bot.WaitUntilAsync(b => b.Messages(user).Count >= 1);
+        app.Bot.Messages(user).Values.Count(t => t.Contains("/verify — link your wallet", StringComparison.Ordinal)).ShouldBe(1);
+        await WaitHandledAsync(updateId);
+        (await app.SendAsync(new ClaimStrandedUpdates.Command())).Value.ShouldNotContain(u => u.Id == updateId);
+    }
+
+    [Fact]
+    public async Task Update_ClaimedRecently_IsNotTakenOver()
+    {
+        var user = TelegramApp.NewUser();
+        var update = app.Bot.MessageUpdate(user, "/help");
+        var updateId = update["update_id"]!.GetValue<long>();
+        await app.Database.ExecuteAsync($"""
+            INSERT INTO telegram_updates (update_id, kind, received_at, body, claimed_at)
+            VALUES ({updateId}, 'Message', now() - interval '1 minute', '{update.ToJsonString().Replace("'", "''", StringComparison.Ordinal)}', now() - interval '1 minute')
+            """);
+
+        (await app.SendAsync(new ClaimStrandedUpdates.Command())).Value.ShouldNotContain(u => u.Id == updateId);
+    }
+
+    private async Task WaitHandledAsync(long updateId)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            if (await app.Database.ScalarAsync<bool>("SELECT handled_at IS NOT NULL FROM telegram_updates WHERE update_id = @id", ("id", updateId)))
+            {
+                return;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"update {updateId} was never marked handled");
     }
 }
