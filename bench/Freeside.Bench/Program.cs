@@ -6,6 +6,7 @@ var benchmarks = new Dictionary<string, Func<BenchContext, Task<BenchReport>>>(S
     ["identity"] = IdentityBench.RunAsync,
     ["ledger"] = LedgerBench.RunAsync,
     ["payments"] = PaymentsBench.RunAsync,
+    ["ws"] = WebSocketBench.RunAsync,
 };
 
 // The ledger crash test's child process: ledger-burst APP_CONNECTION OWNER_CONNECTION ACCOUNT_ID (runs until killed).
