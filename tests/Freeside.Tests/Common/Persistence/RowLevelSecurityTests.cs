@@ -242,6 +242,7 @@ internal static class TenantTables
                 },
             ]))).IsSuccess.ShouldBeTrue();
             (await app.SendAsync(new Freeside.Features.Inference.SetAgentSettings.Command(slug, 5_000, null))).IsSuccess.ShouldBeTrue();
+            (await app.SendAsync(new Freeside.Features.WebChat.SetEmbedOrigins.Command(slug, ["https://seed.example"], null))).IsSuccess.ShouldBeTrue();
             ids.Add(community);
         }
 
