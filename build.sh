@@ -84,6 +84,8 @@ ensure_tools() {
     command -v node >/dev/null 2>&1 || want+=(nodejs)
     command -v npm >/dev/null 2>&1 || want+=(npm)
   fi
+  # The web chat's browser tests drive Debian's chromium through Playwright (no browser download).
+  if [ "${1:-}" = test ]; then [ -x /usr/bin/chromium ] || want+=(chromium); fi
   if [ ${#want[@]} -gt 0 ]; then apt_install "${want[@]}"; fi
   if [ "${1:-}" = test ] || [ "${1:-}" = run ]; then ensure_chain_tools; fi
   if [ "${1:-}" = test ]; then ensure_npm_tools "$ROOT/tools/openai-e2e" openai; fi

@@ -10,6 +10,7 @@ var benchmarks = new Dictionary<string, Func<BenchContext, Task<BenchReport>>>(S
     ["audit"] = AuditBench.RunAsync,
     ["api"] = ApiBench.RunAsync,
     ["discord"] = DiscordBench.RunAsync,
+    ["ws"] = WebSocketBench.RunAsync,
 };
 
 // The ledger crash test's child process: ledger-burst APP_CONNECTION OWNER_CONNECTION ACCOUNT_ID (runs until killed).

@@ -64,9 +64,10 @@ public sealed class ChatSocket(
         {
             if (_session is null)
             {
-                using var authDeadline = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
-                authDeadline.CancelAfter(AuthWithin);
-                _session = await AuthenticateFromFirstMessageAsync(buffer, authDeadline.Token);
+                // Closing (not cancelling the receive, which would abort the connection) so the browser learns why.
+                await using var authDeadline = new Timer(_ => _ = CloseAsync(ChatClose.Unauthenticated, "Sign in first: no session cookie and no auth message."),
+                    null, AuthWithin, Timeout.InfiniteTimeSpan);
+                _session = await AuthenticateFromFirstMessageAsync(buffer, linked.Token);
                 if (_session is null)
                 {
                     return;
@@ -116,18 +117,8 @@ public sealed class ChatSocket(
 
     private async Task<Session?> AuthenticateFromFirstMessageAsync(byte[] buffer, CancellationToken cancellationToken)
     {
-        string? text;
-        try
-        {
-            text = await ReceiveTextAsync(buffer, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            await CloseAsync(ChatClose.Unauthenticated, "Sign in first: no session cookie and no auth message.");
-            return null;
-        }
-
-        if (text is null)
+        var text = await ReceiveTextAsync(buffer, cancellationToken);
+        if (text is null || _closing)
         {
             return null;
         }
@@ -273,6 +264,12 @@ public sealed class ChatSocket(
             {
                 renewed = time.GetTimestamp();
                 await seats.RenewAsync(wallet, Id);
+            }
+
+            if (_chat.IsCompleted && _session!.ExpiresAt <= time.GetUtcNow())
+            {
+                await CloseAsync(ChatClose.Unauthenticated, "Your session has expired; sign in again.");
+                return;
             }
 
             if (_chat.IsCompleted && time.GetElapsedTime(Interlocked.Read(ref _lastActivity)) >= settings.IdleTimeout)

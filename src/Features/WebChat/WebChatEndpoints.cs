@@ -117,7 +117,7 @@ public sealed class WebChatEndpoints : ICarterModule
     }
 
     private static async Task<IResult> SocketAsync(
-        string slug, string tokenId, HttpContext http, IMediator mediator, SocketHub hub, WebChatSettings settings, CancellationToken cancellationToken)
+        string slug, string tokenId, HttpContext http, IServiceScopeFactory scopes, SocketHub hub, WebChatSettings settings, CancellationToken cancellationToken)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -134,26 +134,32 @@ public sealed class WebChatEndpoints : ICarterModule
             return new ServerDraining().ToProblem();
         }
 
-        var policy = await mediator.Send(new GetEmbedPolicy.Query(slug), cancellationToken);
-        if (!policy.IsSuccess)
+        // Admission in a scope of its own: the request's scope (and its DbContext) would otherwise live as long as the socket.
+        Session? session;
+        await using (var admission = scopes.CreateAsyncScope())
         {
-            return policy.Error!.ToProblem();
+            var policy = await admission.ServiceProvider.GetRequiredService<IMediator>().Send(new GetEmbedPolicy.Query(slug), cancellationToken);
+            if (!policy.IsSuccess)
+            {
+                return policy.Error!.ToProblem();
+            }
+
+            var origin = http.Request.Headers.Origin.ToString();
+            if (!policy.Value.Admits(origin, http.Request.Host.Value ?? ""))
+            {
+                return new OriginNotAllowed(origin).ToProblem();
+            }
+
+            session = await SessionLookup.FromRequestAsync(http, admission.ServiceProvider);
         }
 
-        var origin = http.Request.Headers.Origin.ToString();
-        if (!policy.Value.Admits(origin, http.Request.Host.Value ?? ""))
-        {
-            return new OriginNotAllowed(origin).ToProblem();
-        }
-
-        var session = await SessionLookup.FromRequestAsync(http);
         using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             KeepAliveInterval = settings.PingInterval,
             KeepAliveTimeout = settings.PingInterval * 2,
         });
         var services = http.RequestServices;
-        var chat = new ChatSocket(socket, slug, tokenId, session, services.GetRequiredService<IServiceScopeFactory>(), hub,
+        var chat = new ChatSocket(socket, slug, tokenId, session, scopes, hub,
             services.GetRequiredService<WalletSockets>(), services.GetRequiredService<FrameBudgets>(), settings, services.GetRequiredService<TimeProvider>());
         await chat.RunAsync(http.RequestAborted);
         return TypedResults.Empty;

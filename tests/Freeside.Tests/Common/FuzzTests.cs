@@ -191,7 +191,10 @@ public sealed class FuzzTests(FreesideApp app, ITestOutputHelper output) : IClas
             foreach (var (name, schema) in operation.Body)
             {
                 var type = TypeOf(schema);
-                foreach (var bad in type is "integer" or "number" ? BadIntegers : [.. BadStrings.Select(Literal), "12345", "true", "{}", "[]"])
+                // An empty array is a valid list (e.g. no allowed origins); an array field gets bad elements instead.
+                foreach (var bad in type is "integer" or "number" ? BadIntegers
+                    : type is "array" ? [.. BadStrings.Select(b => "[" + Literal(b) + "]"), "12345", "true", "{}", "\"text\""]
+                    : [.. BadStrings.Select(Literal), "12345", "true", "{}", "[]"])
                 {
                     // Spliced in as text: a JSON writer would replace a lone surrogate and so repair the input.
                     var mutated = ValidBody(operation, random)!;

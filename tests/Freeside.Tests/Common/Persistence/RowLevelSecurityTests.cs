@@ -249,6 +249,7 @@ internal static class TenantTables
                 INSERT INTO discord_agent_threads (id, community_id, guild_id, token_id, holder_user_id, holder_wallet, parent_channel_id, thread_id, name, private, status, created_at)
                 VALUES ('{Guid.NewGuid()}', '{community}', '1', '1', '2', '{admin}', '3', '{Random.Shared.NextInt64(1, long.MaxValue)}', 'Agent #1', true, 'open', now())
                 """);
+            (await app.SendAsync(new Freeside.Features.WebChat.SetEmbedOrigins.Command(slug, ["https://seed.example"], null))).IsSuccess.ShouldBeTrue();
             ids.Add(community);
         }
 
