@@ -113,7 +113,8 @@ public sealed partial class DiscordWriteWorker(
         }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            error = e.GetType().Name + ": " + e.Message;
+            // The type only: an HttpRequestException's message can quote the URI, and webhook URIs hold a token.
+            error = e.GetType().Name;
         }
 
         var now = time.GetUtcNow();
