@@ -70,8 +70,10 @@ public sealed partial class GatewayClient
             {
                 return;
             }
-            catch (Exception e) when (e is WebSocketException or IOException or JsonException or InvalidOperationException)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
+                // Whatever broke this connection (a refused connect, a timeout, a frame we could not read),
+                // the answer is the same: connect again with backoff. Only a fatal close code ends the loop.
                 failures++;
                 if (_onError is not null)
                 {
