@@ -96,7 +96,14 @@ public sealed partial class GatewayClient
             // Discord asks for 1-5 s before identifying again after an invalid session; back off further on repeated failures.
             var delay = outcome == Outcome.NewSession ? TimeSpan.FromMilliseconds(1000 + Random.Shared.Next(4000))
                 : TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * (1 << Math.Min(failures, 7))) * (failures == 0 ? 0 : 1));
-            await Task.Delay(delay, cancellationToken);
+            try
+            {
+                await Task.Delay(delay, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
         }
     }
 
