@@ -26,8 +26,7 @@ public sealed class DiscordEndpoints : ICarterModule
             .Produces<InteractionResponse>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
 
         app.MapGet("/api/v1/admin/discord/dead-letters", DeadLettersAsync)
             .WithTags("Discord")

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Configuration;
 namespace Freeside.Features.Discord;
 
 /// <summary>The Discord capability's settings (README, "Configuration").</summary>
-/// <param name="PublicKey">DISCORD_PUBLIC_KEY (64 hex digits); null: every interaction is refused (503).</param>
+/// <param name="PublicKey">DISCORD_PUBLIC_KEY (64 hex digits); null: every interaction is refused (401).</param>
 /// <param name="BotToken">DISCORD_BOT_TOKEN; null: no gateway session, and REST writes go unauthenticated (the fake).</param>
 /// <param name="ApplicationId">DISCORD_APPLICATION_ID; needed for follow-ups and <c>discord register</c>.</param>
 /// <param name="ApiUrl">DISCORD_API_URL: REST v10 base (a fake in tests).</param>

@@ -74,9 +74,11 @@ public sealed partial class DiscordWriteWorker(
             {
                 return;
             }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException)
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                LogQueueUnavailable(logger, e);
+                // An exception escaping a BackgroundService stops the whole host; the queue is durable, so a
+                // failed round is logged and the next poll tries again.
+                LogQueueRoundFailed(logger, e);
                 claimed = 0;
             }
 
@@ -113,7 +115,8 @@ public sealed partial class DiscordWriteWorker(
         }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            error = e.GetType().Name + ": " + e.Message;
+            // The type only: an HttpRequestException's message can quote the URI, and webhook URIs hold a token.
+            error = e.GetType().Name;
         }
 
         var now = time.GetUtcNow();
@@ -203,8 +206,8 @@ public sealed partial class DiscordWriteWorker(
 
     private static string Truncate(string text, int max) => text.Length <= max ? text : text[..max];
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The Discord write queue cannot reach PostgreSQL; trying again")]
-    private static partial void LogQueueUnavailable(ILogger logger, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A round of the Discord write queue failed; trying again")]
+    private static partial void LogQueueRoundFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Discord write {WriteId} from {Origin} is a dead letter after {Attempts} attempt(s), last HTTP status {Status}")]
     private static partial void LogDeadLetter(ILogger logger, Guid writeId, string origin, int attempts, int? status);

@@ -68,7 +68,7 @@ public static class ReceiveInteraction
 
             if (settings.ApplicationId is null && interaction.ApplicationId is null)
             {
-                return new DiscordNotConfigured("DISCORD_APPLICATION_ID");
+                return new InteractionMalformed("The interaction names no application_id, and DISCORD_APPLICATION_ID is not set.");
             }
 
             if (!dispatcher.TryEnqueue(interaction))

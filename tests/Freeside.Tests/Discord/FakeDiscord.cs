@@ -204,7 +204,8 @@ public sealed class FakeDiscord : IAsyncDisposable
         private long _seq;
         private TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public int HeartbeatIntervalMs { get; set; } = 100;
+        /// <summary>Short enough for tests to see heartbeats, long enough that a loaded machine does not miss ACKs (a zombie reconnect).</summary>
+        public int HeartbeatIntervalMs { get; set; } = 1000;
 
         public string SessionId { get; private set; } = "session-1";
 
@@ -331,7 +332,13 @@ public sealed class FakeDiscord : IAsyncDisposable
             await _sendGate.WaitAsync();
             try
             {
-                await socket.SendAsync(Encoding.UTF8.GetBytes(payload.ToJsonString()), WebSocketMessageType.Text, true, CancellationToken.None);
+                // A send to a connection the client already dropped must not hold the gate for the next one.
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await socket.SendAsync(Encoding.UTF8.GetBytes(payload.ToJsonString()), WebSocketMessageType.Text, true, timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                socket.Abort();
             }
             finally
             {

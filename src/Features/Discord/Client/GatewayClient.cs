@@ -70,8 +70,10 @@ public sealed partial class GatewayClient
             {
                 return;
             }
-            catch (Exception e) when (e is WebSocketException or IOException or JsonException or InvalidOperationException)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
+                // Whatever broke this connection (a refused connect, a timeout, a frame we could not read),
+                // the answer is the same: connect again with backoff. Only a fatal close code ends the loop.
                 failures++;
                 if (_onError is not null)
                 {
@@ -94,7 +96,14 @@ public sealed partial class GatewayClient
             // Discord asks for 1-5 s before identifying again after an invalid session; back off further on repeated failures.
             var delay = outcome == Outcome.NewSession ? TimeSpan.FromMilliseconds(1000 + Random.Shared.Next(4000))
                 : TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * (1 << Math.Min(failures, 7))) * (failures == 0 ? 0 : 1));
-            await Task.Delay(delay, cancellationToken);
+            try
+            {
+                await Task.Delay(delay, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
         }
     }
 
