@@ -24,12 +24,17 @@ internal sealed partial class PaymentTransitions(
 
     public static string LotSourceRef(Guid paymentId) => $"nowpayments:{paymentId:N}";
 
-    /// <summary>The payment by order_id, else by invoice_id, locked for the rest of the transaction (in the caller's platform scope).</summary>
+    /// <summary>
+    /// The payment by order_id, else by invoice_id, locked for the rest of the transaction (in the caller's
+    /// platform scope). FOR NO KEY UPDATE, not FOR UPDATE: the IPN has already stored its webhook_events row,
+    /// whose foreign key holds a KEY SHARE lock on this payment, as does every other IPN of the payment in
+    /// flight; FOR UPDATE would wait on those and deadlock, NO KEY UPDATE only queues behind another updater.
+    /// </summary>
     public async Task<Payment?> FindLockedAsync(string? orderId, string? invoiceId, CancellationToken cancellationToken)
     {
         if (orderId is not null)
         {
-            var byOrder = await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE order_id = {orderId} FOR UPDATE").SingleOrDefaultAsync(cancellationToken);
+            var byOrder = await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE order_id = {orderId} FOR NO KEY UPDATE").SingleOrDefaultAsync(cancellationToken);
             if (byOrder is not null)
             {
                 return byOrder;
@@ -38,7 +43,7 @@ internal sealed partial class PaymentTransitions(
 
         return invoiceId is null
             ? null
-            : await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE invoice_id = {invoiceId} FOR UPDATE").SingleOrDefaultAsync(cancellationToken);
+            : await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE invoice_id = {invoiceId} FOR NO KEY UPDATE").SingleOrDefaultAsync(cancellationToken);
     }
 
     /// <summary>The payment by order_id, else by invoice_id, as it is now (no lock; in the caller's platform scope).</summary>
@@ -49,7 +54,7 @@ internal sealed partial class PaymentTransitions(
     public async Task<Payment?> FindLockedAsync(Guid paymentId, CancellationToken cancellationToken)
     {
         await db.EnterPlatformScopeAsync(cancellationToken);
-        return await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE id = {paymentId} FOR UPDATE").SingleOrDefaultAsync(cancellationToken);
+        return await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE id = {paymentId} FOR NO KEY UPDATE").SingleOrDefaultAsync(cancellationToken);
     }
 
     public async Task<PaymentEffect> ApplyAsync(Payment payment, PaymentStatus status, ProviderFacts facts, CancellationToken cancellationToken)

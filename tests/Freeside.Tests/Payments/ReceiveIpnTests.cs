@@ -58,6 +58,39 @@ public sealed class ReceiveIpnTests(PaymentsApp app) : IClassFixture<PaymentsApp
         await app.ShouldAuditCleanAsync();
     }
 
+    [Fact]
+    public async Task ReceiveIpn_EveryStatusOfOnePaymentAtOnce_NoDeadlockOneLot()
+    {
+        // Each IPN stores its event (a foreign-key KEY SHARE lock on the payment) before it locks the
+        // payment; all of one payment's statuses at once is where a FOR UPDATE lock deadlocked.
+        for (var round = 0; round < 5; round++)
+        {
+            var (orderId, paymentId, account, _) = await app.WaitingPaymentAsync();
+            var bodies = new[] { "waiting", "confirming", "confirmed", "sending", "finished" }
+                .SelectMany(status => Enumerable.Repeat(PaymentsTestKit.Ipn(orderId, status, 9100 + round), 3)).ToList();
+            using var start = new ManualResetEventSlim();
+
+            var statuses = await Task.WhenAll(bodies.Select(body => Task.Run(async () =>
+            {
+                using var client = app.CreateClient();
+                start.Wait();
+                using var response = await client.PostIpnAsync(body, PaymentsTestKit.Sign(body));
+                return response.StatusCode;
+            })).Append(Task.Run(() =>
+            {
+                start.Set();
+                return HttpStatusCode.OK;
+            })));
+
+            statuses.ShouldAllBe(s => s == HttpStatusCode.OK);
+            (await app.StatusAsync(paymentId)).ShouldBe("finished");
+            (await app.LotCountAsync(paymentId)).ShouldBe(1);
+            (await app.AvailableAsync(account)).ShouldBe(10_500_000);
+        }
+
+        await app.ShouldAuditCleanAsync();
+    }
+
     public static TheoryData<string> BadSignatures() => ["tampered", "other-secret", "truncated", "wrong-header", "missing", "empty"];
 
     [Theory]
