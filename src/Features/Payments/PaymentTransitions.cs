@@ -26,9 +26,9 @@ internal sealed partial class PaymentTransitions(
 
     /// <summary>
     /// The payment by order_id, else by invoice_id, locked for the rest of the transaction (in the caller's
-    /// platform scope). FOR NO KEY UPDATE, not FOR UPDATE: the IPN has already stored its webhook_events row,
-    /// whose foreign key holds a KEY SHARE lock on this payment, as does every other IPN of the payment in
-    /// flight; FOR UPDATE would wait on those and deadlock, NO KEY UPDATE only queues behind another updater.
+    /// platform scope). FOR NO KEY UPDATE, not FOR UPDATE: it serializes the payment's updaters just the
+    /// same, and does not conflict with the KEY SHARE locks that rows referencing the payment take (an IPN's
+    /// webhook_events row), so no order of those inserts and this lock can deadlock.
     /// </summary>
     public async Task<Payment?> FindLockedAsync(string? orderId, string? invoiceId, CancellationToken cancellationToken)
     {
@@ -45,11 +45,6 @@ internal sealed partial class PaymentTransitions(
             ? null
             : await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE invoice_id = {invoiceId} FOR NO KEY UPDATE").SingleOrDefaultAsync(cancellationToken);
     }
-
-    /// <summary>The payment by order_id, else by invoice_id, as it is now (no lock; in the caller's platform scope).</summary>
-    public async Task<Payment?> FindAsync(string? orderId, string? invoiceId, CancellationToken cancellationToken) =>
-        await db.Set<Payment>().AsNoTracking()
-            .FirstOrDefaultAsync(p => (orderId != null && p.OrderId == orderId) || (invoiceId != null && p.InvoiceId == invoiceId), cancellationToken);
 
     public async Task<Payment?> FindLockedAsync(Guid paymentId, CancellationToken cancellationToken)
     {

@@ -49,26 +49,20 @@ public static class ReceiveIpn
             }
 
             var ipn = parsed.Value;
-            // Stored before the payment is locked: a replay of a stored IPN answers at once instead of
-            // queueing behind the payment's other IPNs (a twin still in flight is waited for by the
-            // unique index, so a duplicate never answers before its twin is durable).
             await db.EnterPlatformScopeAsync(cancellationToken);
+            var payment = await transitions.FindLockedAsync(ipn.OrderId, ipn.InvoiceId, cancellationToken);
             var eventId = Guid.CreateVersion7();
             var stored = await db.Database.ExecuteSqlAsync($"""
                 INSERT INTO webhook_events (id, provider, provider_payment_id, status, order_id, invoice_id, payment_id, body, received_at)
-                VALUES ({eventId}, 'nowpayments', {ipn.ProviderPaymentId}, {ipn.StatusText}, {ipn.OrderId}, {ipn.InvoiceId},
-                    coalesce((SELECT id FROM payments WHERE order_id = {ipn.OrderId}), (SELECT id FROM payments WHERE invoice_id = {ipn.InvoiceId})),
-                    {Encoding.UTF8.GetString(request.Body)}, {time.GetUtcNow()})
+                VALUES ({eventId}, 'nowpayments', {ipn.ProviderPaymentId}, {ipn.StatusText}, {ipn.OrderId}, {ipn.InvoiceId}, {payment?.Id}, {Encoding.UTF8.GetString(request.Body)}, {time.GetUtcNow()})
                 ON CONFLICT (provider, provider_payment_id, status) DO NOTHING
                 """, cancellationToken);
             if (stored == 0)
             {
                 metrics.Ipn("duplicate");
-                var known = await transitions.FindAsync(ipn.OrderId, ipn.InvoiceId, cancellationToken);
-                return new Outcome("duplicate", known?.Id, known?.Status.ToWire());
+                return new Outcome("duplicate", payment?.Id, payment?.Status.ToWire());
             }
 
-            var payment = await transitions.FindLockedAsync(ipn.OrderId, ipn.InvoiceId, cancellationToken);
             if (payment is null)
             {
                 metrics.Ipn("unmatched");
