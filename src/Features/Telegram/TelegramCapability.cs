@@ -2,6 +2,7 @@ using Freeside.Features.Common;
 using Freeside.Features.Common.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Quartz;
 
 namespace Freeside.Features.Telegram;
 
@@ -15,6 +16,7 @@ public sealed class TelegramCapability : ICapability
         services.AddHttpClient(TelegramBot.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(TelegramConnector.PollTimeoutSeconds + 15));
         services.AddSingleton<TelegramBot>();
         services.AddSingleton<TelegramUpdateQueue>();
+        services.ConfigureAllQuartzSchedulers(PurgeUpdatesJob.Schedule);
         if (settings.Capability<TelegramSettings>().Enabled)
         {
             services.AddHostedService<TelegramUpdateWorker>();

@@ -10,19 +10,65 @@ using Telegram.Bot.Types;
 
 namespace Freeside.Features.Telegram;
 
-/// <summary>Updates accepted (first delivery of their id) and waiting for <see cref="HandleUpdate"/>.</summary>
+/// <summary>
+/// Updates accepted (first delivery of their id) and waiting for <see cref="HandleUpdate"/>, in order
+/// per chat: a chat's next update is handed out only after its previous one is <see cref="Complete"/>d,
+/// so a reply never overtakes the reply to an earlier message of the same chat, while other chats go on.
+/// </summary>
 public sealed class TelegramUpdateQueue
 {
-    private readonly Channel<Update> _channel = Channel.CreateUnbounded<Update>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly Channel<Update> _ready = Channel.CreateUnbounded<Update>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly Dictionary<long, Queue<Update>> _busy = [];
 
-    public void Enqueue(Update update) => _channel.Writer.TryWrite(update);
+    public void Enqueue(Update update)
+    {
+        lock (_busy)
+        {
+            var chat = ChatOf(update);
+            if (_busy.TryGetValue(chat, out var waiting))
+            {
+                waiting.Enqueue(update);
+                return;
+            }
 
-    public ChannelReader<Update> Reader => _channel.Reader;
+            _busy[chat] = new Queue<Update>();
+        }
+
+        _ready.Writer.TryWrite(update);
+    }
+
+    /// <summary>The update handed out is done (answered, refused or failed): its chat's next update, if any, becomes ready.</summary>
+    public void Complete(Update update)
+    {
+        Update? next;
+        lock (_busy)
+        {
+            var chat = ChatOf(update);
+            if (!_busy.TryGetValue(chat, out var waiting))
+            {
+                return;
+            }
+
+            if (!waiting.TryDequeue(out next))
+            {
+                _busy.Remove(chat);
+                return;
+            }
+        }
+
+        _ready.Writer.TryWrite(next);
+    }
+
+    public ChannelReader<Update> Reader => _ready.Reader;
+
+    /// <summary>The chat an update belongs to (a callback's message's chat, else the presser's private chat); 0 for kinds without one.</summary>
+    public static long ChatOf(Update update) =>
+        update.Message?.Chat.Id ?? update.CallbackQuery?.Message?.Chat.Id ?? update.CallbackQuery?.From.Id ?? 0;
 }
 
 /// <summary>
-/// Sends each queued update through the pipeline as <see cref="HandleUpdate.Command"/>, a few at a
-/// time so one long streamed reply does not hold up everyone else's /balance.
+/// Sends each queued update through the pipeline as <see cref="HandleUpdate.Command"/>, a few chats at a
+/// time so one long streamed reply does not hold up everyone else's /balance (one chat's updates in order).
 /// </summary>
 internal sealed partial class TelegramUpdateWorker(TelegramUpdateQueue queue, IServiceScopeFactory scopes, ILogger<TelegramUpdateWorker> logger) : BackgroundService
 {
@@ -94,6 +140,10 @@ internal sealed partial class TelegramUpdateWorker(TelegramUpdateQueue queue, IS
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
                     LogUpdateFailed(logger, update.Id, "mark-handled", e);
+                }
+                finally
+                {
+                    queue.Complete(update);
                 }
             }
         }

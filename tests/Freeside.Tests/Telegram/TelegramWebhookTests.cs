@@ -1,3 +1,4 @@
+using Freeside.Features.Common.Errors;
 using System.Net;
 using Freeside.Features.Telegram;
 using Microsoft.Extensions.DependencyInjection;
@@ -113,6 +114,27 @@ public sealed class TelegramWebhookTests(TelegramApp app)
     }
 
     [Fact]
+    public async Task SendText_EightToOneChatAtOnce_PacedToTheChatsAllowanceWithoutA429()
+    {
+        // telegram-send-chat: a burst of 5, then one a second. Sent all at once, the sixth of any run
+        // of six leaves at least a second after the first, and Telegram never has to refuse one.
+        var chat = TelegramApp.NewUser();
+        var bot = app.Services.GetRequiredService<TelegramBot>();
+        var before = app.Bot.Calls.Count;
+
+        await Task.WhenAll(Enumerable.Range(1, 8).Select(i => bot.SendTextAsync(chat, $"paced {i}", null, CancellationToken.None)));
+
+        var chatId = chat.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var sends = app.Bot.Calls.Skip(before).Where(c => c.Method == "sendMessage" && c.Parameters["chat_id"]!.ToString() == chatId).OrderBy(c => c.At).ToList();
+        sends.Count.ShouldBe(8);
+        sends.ShouldAllBe(c => c.Status == 200);
+        for (var i = 0; i + 5 < sends.Count; i++)
+        {
+            (sends[i + 5].At - sends[i].At).ShouldBeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(900));
+        }
+    }
+
+    [Fact]
     public void SecretMatches_ComparesWholeSecretOnly()
     {
         var settings = new TelegramSettings("1:a", "abcdefghijklmnop", null, TelegramSettings.DefaultApiUrl, false, TimeSpan.Zero);
@@ -181,6 +203,36 @@ public sealed class TelegramRecoveryTests(TelegramApp app)
             """);
 
         (await app.SendAsync(new ClaimStrandedUpdates.Command())).Value.ShouldNotContain(u => u.Id == updateId);
+    }
+
+    [Fact]
+    public async Task PurgeUpdates_HandledOlderThanAWeek_DeletedInBatchesWhilePendingAndRecentAreKept()
+    {
+        var first = Random.Shared.NextInt64(5_000_000_000, 6_000_000_000);
+        long[] oldHandled = [first, first + 1, first + 2];
+        var recentHandled = first + 3;
+        var oldPending = first + 4;
+        foreach (var id in oldHandled)
+        {
+            await app.Database.ExecuteAsync($"INSERT INTO telegram_updates (update_id, kind, received_at, claimed_at, handled_at) VALUES ({id}, 'Message', now() - interval '8 days', now() - interval '8 days', now() - interval '8 days')");
+        }
+
+        await app.Database.ExecuteAsync($"INSERT INTO telegram_updates (update_id, kind, received_at, claimed_at, handled_at) VALUES ({recentHandled}, 'Message', now() - interval '6 days', now() - interval '6 days', now() - interval '6 days')");
+        await app.Database.ExecuteAsync($"INSERT INTO telegram_updates (update_id, kind, received_at, body, claimed_at) VALUES ({oldPending}, 'Message', now() - interval '8 days', '{{}}', now() - interval '8 days')");
+
+        var batches = new List<int>();
+        Result<int> purged;
+        do
+        {
+            purged = await app.SendAsync(new PurgeUpdates.Command(Limit: 2));
+            batches.Add(purged.Value);
+        }
+        while (purged.Value == 2);
+
+        batches.Sum().ShouldBeGreaterThanOrEqualTo(oldHandled.Length);
+        var left = await app.Database.ScalarAsync<long[]>(
+            "SELECT coalesce(array_agg(update_id ORDER BY update_id), '{}') FROM telegram_updates WHERE update_id BETWEEN @from AND @to", ("from", first), ("to", first + 4));
+        left.ShouldBe([recentHandled, oldPending]);
     }
 
     private async Task WaitHandledAsync(long updateId)
