@@ -52,6 +52,7 @@ public static class PaymentsBench
 
         var total = work.Count;
         var latencies = new ConcurrentBag<double>();
+        var byKind = new ConcurrentDictionary<string, ConcurrentBag<double>>();
         var errors = 0L;
         var started = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, Senders).Select(_ => Task.Run(async () =>
@@ -64,6 +65,8 @@ public static class PaymentsBench
                 await using var scope = services.CreateAsyncScope();
                 var result = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new ReceiveIpn.Command(bytes, signature));
                 latencies.Add(one.Elapsed.TotalMilliseconds);
+                var kind = result.IsSuccess ? result.Value.Result + (result.Value.Result == "applied" ? ":" + result.Value.Status : "") : "error";
+                byKind.GetOrAdd(kind, _ => []).Add(one.Elapsed.TotalMilliseconds);
                 if (!result.IsSuccess)
                 {
                     Interlocked.Increment(ref errors);
@@ -80,6 +83,12 @@ public static class PaymentsBench
         report.Parameters["senders"] = Senders;
         report.Parameters["payments"] = Payments;
         report.Parameters["ipns"] = total;
+        foreach (var (kind, bag) in byKind.OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            var list = bag.ToList();
+            report.Parameters["latency_" + kind] = $"n={list.Count} p50={Percentiles.Of(list, 50):F1} ms p99={Percentiles.Of(list, 99):F1} ms";
+        }
+
         report.Parameters["workload"] = "5 statuses per payment, each sent twice, shuffled per payment, payments interleaved; through the MediatR pipeline (not HTTP)";
         report.Add("ipn_per_s", total / elapsed.TotalSeconds, 1000)
             .Add("p50_ms", Percentiles.Of(samples, 50))
