@@ -14,6 +14,8 @@ using Freeside.Features.Inference.Finn;
 using Freeside.Features.Ledger;
 using MediatR;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
 using Microsoft.Extensions.Logging;
 
 namespace Freeside.Features.Inference;
@@ -169,16 +171,21 @@ public static partial class Chat
                 }
             }
 
-            var accountId = payer?.AccountId ?? await db.ReadInCommunityAsync(community.Id, ct => db.Set<CreditAccount>().AsNoTracking()
-                .Where(a => a.CommunityId == community.Id).Select(a => (Guid?)a.Id).FirstOrDefaultAsync(ct), cancellationToken);
-            if (accountId is not { } account)
+            var askedAt = time.GetUtcNow();
+            var wallet = agent.Value.Wallet;
+            // Spent today = what this wallet's finished chats cost since UTC midnight. Chats still streaming are not
+            // counted, so concurrent chats may pass the cap by at most the burst bucket's few worst cases.
+            var dayStart = new DateTimeOffset(askedAt.UtcDateTime.Date, TimeSpan.Zero);
+            var standing = payer is not null
+                ? new Standing(payer.AccountId, long.MaxValue, 0)
+                : await db.ReadInCommunityAsync(community.Id, ct => StandingAsync(community.Id, wallet, dayStart, ct), cancellationToken);
+            if (standing.Account is not { } account)
             {
                 return new InsufficientCredits(1, 0);
             }
 
             var messageId = Guid.NewGuid();
             var nftId = agent.Value.NftId.Length > 0 ? agent.Value.NftId : null;
-            var wallet = agent.Value.Wallet;
             var conversationId = request.ConversationId ?? Guid.NewGuid();
             var context = payer is null && request.ConversationId is { } asked
                 ? await db.ReadInCommunityAsync(community.Id, ct => db.Set<AgentMessage>().AsNoTracking()
@@ -206,27 +213,14 @@ public static partial class Chat
             var maxTokens = payer?.MaxTokens ?? MaxTokens;
             var body = JsonSerializer.SerializeToUtf8Bytes(new { messages, max_tokens = maxTokens }, FinnJson);
             var promptTokens = PoolCatalog.EstimateTokens(messages.Sum(m => (long)m.Content.Length));
-            var askedAt = time.GetUtcNow();
             // An ensemble may run all N calls to the end, so it holds N worst cases (also for fallback).
             var worstCase = payer is { Sandbox: true }
                 ? 0
                 : checked(PoolCatalog.WorstCaseMicro(request.Pool is { } p ? [p] : allowed, promptTokens, maxTokens) * (ensemble?.N ?? 1));
 
-            // Spent today = what this wallet's finished chats cost since UTC midnight. Chats still streaming are not
-            // counted, so concurrent chats may pass the cap by at most the burst bucket's few worst cases.
-            var dayStart = new DateTimeOffset(askedAt.UtcDateTime.Date, TimeSpan.Zero);
-            var (cap, spent) = payer is not null ? (long.MaxValue, 0L) : await db.ReadInCommunityAsync(community.Id, async ct =>
+            if (standing.Spent + worstCase > standing.Cap)
             {
-                var configured = await db.Set<AgentSettingsRow>().AsNoTracking().Where(s => s.CommunityId == community.Id)
-                    .Select(s => (long?)s.DailyCapPerWalletMicro).FirstOrDefaultAsync(ct);
-                var today = await db.Set<AgentMessage>().AsNoTracking()
-                    .Where(m => m.CommunityId == community.Id && m.AuthorWallet == wallet && m.Role == "assistant" && m.CreatedAt >= dayStart)
-                    .SumAsync(m => m.CostMicro ?? 0, ct);
-                return (configured ?? AgentSettingsRow.DefaultDailyCapPerWalletMicro, today);
-            }, cancellationToken);
-            if (spent + worstCase > cap)
-            {
-                return new DailyCapReached(cap, spent, worstCase);
+                return new DailyCapReached(standing.Cap, standing.Spent, worstCase);
             }
 
             var key = "chat:" + messageId.ToString("N");
@@ -411,6 +405,27 @@ public static partial class Chat
 
             return new Outcome(messageId, reservation, poolUsed, hold.Value.HeldMicro, finalized.Value.ChargedMicro, billing, completed, inputTokens, outputTokens);
         }
+
+        /// <summary>The community's account, the wallet's daily cap and what it spent today: one query, one round trip.</summary>
+        private async Task<Standing> StandingAsync(Guid communityId, string wallet, DateTimeOffset dayStart, CancellationToken cancellationToken)
+        {
+            var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+            await using var query = new NpgsqlCommand("""
+                SELECT (SELECT a.id FROM credit_accounts a WHERE a.community_id = @c LIMIT 1),
+                       coalesce((SELECT s.daily_cap_per_wallet_micro FROM agent_settings s WHERE s.community_id = @c), @default_cap),
+                       coalesce((SELECT sum(coalesce(m.cost_micro, 0)) FROM agent_messages m
+                                 WHERE m.community_id = @c AND m.author_wallet = @w AND m.role = 'assistant' AND m.created_at >= @day), 0)::bigint
+                """, connection, (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction());
+            query.Parameters.AddWithValue("c", communityId);
+            query.Parameters.AddWithValue("w", wallet);
+            query.Parameters.AddWithValue("day", dayStart);
+            query.Parameters.AddWithValue("default_cap", AgentSettingsRow.DefaultDailyCapPerWalletMicro);
+            await using var reader = await query.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            return new Standing(reader.IsDBNull(0) ? null : reader.GetGuid(0), reader.GetInt64(1), reader.GetInt64(2));
+        }
+
+        private sealed record Standing(Guid? Account, long Cap, long Spent);
 
         // A payer's call of a pool with no agent behind it: no community, no NFT (finn's contract leaves nft_id out).
         private static readonly Result<OwnedAgent> PlainApiCall = new OwnedAgent(new Community { Slug = "", Name = "", CollectionAddress = "" }, "", "");

@@ -49,8 +49,9 @@ public sealed class FreesideDb : DbContext
         return await Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
         {
             await using var transaction = await Database.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
-            await Database.ExecuteSqlRawAsync("SET TRANSACTION READ ONLY", ct);
-            await EnterCommunityAsync(communityId, ct);
+            // Read-only and scoped in one round trip (BEGIN travels with it).
+            await Database.ExecuteSqlAsync(
+                FormattableStringFactory.Create("SET TRANSACTION READ ONLY; SELECT " + TenantScope.Set("{0}"), TenantScope.Of(communityId)), ct);
             return await read(ct);
         }, cancellationToken);
     }
