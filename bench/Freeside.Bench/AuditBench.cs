@@ -31,6 +31,8 @@ public static class AuditBench
         var account = (await LedgerBench.FundAsync(services, context.OwnerConnectionString, 1, 1_000_000_000))[0];
         var slug = await SeedAsync(context.OwnerConnectionString, account);
 
+        var rssBeforeExportMb = StatusMb("VmRSS:");
+        var peakBeforeExportMb = StatusMb("VmHWM:");
         var rows = new CountingStream();
         var started = Stopwatch.StartNew();
         await using (var scope = services.CreateAsyncScope())
@@ -40,7 +42,7 @@ public static class AuditBench
         }
 
         var exportElapsed = started.Elapsed;
-        var peakRssMb = PeakRssMb();
+        var peakRssMb = StatusMb("VmHWM:");
 
         var latencies = new List<double>();
         long total = 0;
@@ -59,6 +61,9 @@ public static class AuditBench
         report.Parameters["usage_runs"] = UsageRuns;
         report.Parameters["load_average_after"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
         report.Parameters["workload"] = "export: ExportAudit handler (jsonl) into a counting stream; usage: GetUsage period=month, sequential; both through the MediatR pipeline";
+        report.Parameters["rss_before_export_mb"] = Math.Round(rssBeforeExportMb, 1);
+        report.Parameters["peak_rss_before_export_mb"] = Math.Round(peakBeforeExportMb, 1);
+        report.Parameters["gc"] = System.Runtime.GCSettings.IsServerGC ? "server" : "workstation";
         report.Add("export_rows", rows.Lines, Lots * EntriesPerLot)
             .Add("export_rows_per_s", rows.Lines / exportElapsed.TotalSeconds, 200_000)
             .Add("export_peak_rss_mb", peakRssMb, 150, higherIsBetter: false)
@@ -95,15 +100,16 @@ public static class AuditBench
             SELECT r.id, a.id, a.community_id, 'bench-' || r.n, 10, ARRAY[(SELECT id FROM bench_lots WHERE n = 1)], ARRAY[10::bigint], 'finalized', 7,
                    'bench-fin-' || r.n, 'nft/' || (r.n % 5000), r.at, r.at
             FROM bench_reservations r CROSS JOIN credit_accounts a WHERE a.id = @account;
+            -- Chat records the wallet when it reserves, before the usage event (the rollup trigger reads it).
+            INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at)
+            SELECT r.id, a.community_id, '0x' || lpad(to_hex(r.n % 1000), 40, '0'), r.at
+            FROM bench_reservations r CROSS JOIN credit_accounts a WHERE a.id = @account;
             INSERT INTO usage_events (id, account_id, community_id, nft_id, pool_id, tokens_input, tokens_output, amount_micro, requested_micro, reservation_id,
                                       finalization_id, billing_method, accounting_mode, conservation_guard_result, created_at)
             SELECT gen_random_uuid(), a.id, a.community_id, 'nft/' || (r.n % 5000), (ARRAY['cheap', 'fast-code', 'reviewer'])[1 + r.n % 3], 10, 20, 7, 7, r.id,
                    'bench-fin-' || r.n, 'reported', 'standard', true, r.at
             FROM bench_reservations r CROSS JOIN credit_accounts a WHERE a.id = @account;
-            INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at)
-            SELECT r.id, a.community_id, '0x' || lpad(to_hex(r.n % 1000), 40, '0'), r.at
-            FROM bench_reservations r CROSS JOIN credit_accounts a WHERE a.id = @account;
-            ANALYZE credit_lots; ANALYZE ledger_entries; ANALYZE credit_reservations; ANALYZE usage_events; ANALYZE reservation_wallets;
+            ANALYZE credit_lots; ANALYZE ledger_entries; ANALYZE credit_reservations; ANALYZE usage_events; ANALYZE reservation_wallets; ANALYZE usage_daily_rollups;
             SELECT c.slug FROM communities c JOIN credit_accounts a ON a.community_id = c.id WHERE a.id = @account;
             """, connection) { CommandTimeout = 1800 };
         command.Parameters.AddWithValue("lots", Lots);
@@ -127,9 +133,10 @@ public static class AuditBench
         return slug ?? throw new InvalidOperationException("the bench community was not seeded");
     }
 
-    private static double PeakRssMb()
+    /// <summary>A memory figure of this process from /proc/self/status (VmRSS now, VmHWM the peak so far), in MB.</summary>
+    private static double StatusMb(string field)
     {
-        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
         return line is null ? double.NaN : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
     }
 

@@ -46,6 +46,11 @@ public sealed class BenchContext : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
+        if (Environment.GetEnvironmentVariable("FREESIDE_BENCH_KEEP_DB") == "1")
+        {
+            return;
+        }
+
         await using var connection = new NpgsqlConnection(_adminConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{DatabaseName}\" WITH (FORCE)", connection);

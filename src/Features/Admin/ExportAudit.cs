@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -71,6 +72,9 @@ public static class ExportAudit
     private static bool TryParseTime(string text, out DateTimeOffset time) =>
         DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out time) && text.Contains('T', StringComparison.Ordinal);
 
+    // The entry kinds, read as their position here so a row does not allocate its kind (a kind not listed is read as text).
+    private static readonly string[] Kinds = ["mint", "hold", "release", "charge", "expire_hold", "expire", "reverse", "clawback", "repay"];
+
     /// <summary>Operation names of the export for each ledger entry kind.</summary>
     public static string Operation(string kind) => kind switch
     {
@@ -81,27 +85,34 @@ public static class ExportAudit
         _ => kind,
     };
 
-    // The balance is a running sum of each entry's change to its lot's available, over the account's
-    // entries in id order (a lot's entries are written in lot_seq order, so id order agrees with it).
-    private const string Sql = """
-        WITH moved AS (
-            SELECT e.*, e.available_after - coalesce(lag(e.available_after) OVER (PARTITION BY e.lot_id ORDER BY e.lot_seq), 0) AS delta
-            FROM ledger_entries e
-            WHERE e.community_id = @c AND (@until::timestamptz IS NULL OR e.created_at < @until::timestamptz)
-        ), running AS (
-            SELECT m.*, sum(m.delta) OVER (PARTITION BY m.account_id ORDER BY m.id ROWS UNBOUNDED PRECEDING)::bigint AS balance_after
-            FROM moved m
-        )
-        SELECT b.id, b.created_at, b.kind, b.amount, u.pool_id, r.nft_id, w.wallet, p.payer, b.balance_after - b.delta, b.balance_after,
-               b.lot_id, l.source, b.reservation_id, r.finalization_id, coalesce(u.conservation_guard_result, true)
-        FROM running b
-        JOIN credit_lots l ON l.id = b.lot_id
-        LEFT JOIN credit_reservations r ON r.id = b.reservation_id
-        LEFT JOIN usage_events u ON u.reservation_id = b.reservation_id
-        LEFT JOIN reservation_wallets w ON w.reservation_id = b.reservation_id
-        LEFT JOIN payments p ON p.lot_id = b.lot_id AND b.reservation_id IS NULL
-        WHERE b.id > @after AND (@since::timestamptz IS NULL OR b.created_at >= @since::timestamptz)
-        ORDER BY b.id
+    // One ordered scan of the community's account's entries (index (account_id, id)); the balance is
+    // carried in the process: each entry's change to its lot's available (its available_after less the
+    // lot's previous entry's) added to a running sum. A lot's entries are written in lot_seq order, so id
+    // order agrees with it. Sorting the whole history in PostgreSQL before the first row (a window per lot
+    // and one per account) is what this replaces.
+    private const string EntriesSql = """
+        SELECT e.id, e.created_at, array_position(@kinds, e.kind), CASE WHEN NOT e.kind = ANY(@kinds) THEN e.kind END, e.amount, e.lot_id, e.available_after, e.reservation_id,
+               u.pool_id, r.nft_id, w.wallet, r.finalization_id, u.conservation_guard_result
+        FROM ledger_entries e
+        LEFT JOIN credit_reservations r ON r.id = e.reservation_id
+        LEFT JOIN usage_events u ON u.reservation_id = e.reservation_id
+        LEFT JOIN reservation_wallets w ON w.reservation_id = e.reservation_id
+        WHERE e.account_id = @account AND e.community_id = @c AND e.id > @after AND (@until::timestamptz IS NULL OR e.created_at < @until::timestamptz)
+        ORDER BY e.id
+        """;
+
+    // Where a resumed export starts from: each lot's available after its last entry up to the resume point.
+    private const string ResumeSql = """
+        SELECT DISTINCT ON (e.lot_id) e.lot_id, e.available_after
+        FROM ledger_entries e
+        WHERE e.account_id = @account AND e.community_id = @c AND e.id <= @after AND (@until::timestamptz IS NULL OR e.created_at < @until::timestamptz)
+        ORDER BY e.lot_id, e.id DESC
+        """;
+
+    // The community's lots: their source, and the payer of a purchase (shown on entries made without a reservation).
+    private const string LotsSql = """
+        SELECT l.id, l.source, (SELECT p.payer FROM payments p WHERE p.lot_id = l.id LIMIT 1)
+        FROM credit_lots l WHERE l.community_id = @c
         """;
 
     internal sealed class Handler(FreesideDb db) : IRequestHandler<Query, Result<Export>>
@@ -134,118 +145,329 @@ public static class ExportAudit
         {
             // One snapshot for the whole export, so the running balance and the rows agree.
             await using var transaction = await db.Database.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
-            await db.Database.ExecuteSqlRawAsync("SET TRANSACTION READ ONLY", cancellationToken);
+            // The rows must come in entry order as they are read: a plan that sorts would hold the whole history first.
+            await db.Database.ExecuteSqlRawAsync("SET TRANSACTION READ ONLY; SET LOCAL enable_sort = off; SET LOCAL enable_hashjoin = off", cancellationToken);
             await db.EnterCommunityAsync(communityId, cancellationToken);
-            await using var command = AdminAccess.Command(db, Sql, communityId);
-            command.Parameters.AddWithValue("after", after);
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("since", since) { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("until", until) { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
-            await using var reader = await command.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, cancellationToken);
 
-            var buffer = new ArrayBufferWriter<byte>(64 * 1024);
-            await using var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
-            var wallets = new WalletNames();
-            if (format == "csv")
+            var account = (await AdminAccess.ListAsync(db, communityId,
+                "SELECT id FROM credit_accounts WHERE community_id = @c AND kind = 'community'", r => r.GetGuid(0), cancellationToken)).FirstOrDefault();
+            var lots = new Dictionary<Guid, LotState>();
+            foreach (var (id, source, payer) in await AdminAccess.ListAsync(db, communityId, LotsSql,
+                r => (r.GetGuid(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)), cancellationToken))
             {
-                buffer.Write(Encoding.UTF8.GetBytes(string.Join(',', Columns) + "\n"));
+                lots[id] = new LotState(string.Intern(source), AdminAccess.Checksummed(payer));
             }
 
+            long balance = 0;
+            if (after > 0)
+            {
+                await using var resume = Entries(ResumeSql, communityId, account, after, until);
+                await using var last = await resume.ExecuteReaderAsync(cancellationToken);
+                while (await last.ReadAsync(cancellationToken))
+                {
+                    var available = last.GetInt64(1);
+                    lots[last.GetGuid(0)].Available = available;
+                    balance += available;
+                }
+            }
+
+            await using var command = Entries(EntriesSql, communityId, account, after, until);
+            await using var reader = await command.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, cancellationToken);
+            var rows = new RowWriter(format, 64 * 1024);
+            var sinceTime = since is { } from ? new DateTime(from.UtcTicks - from.UtcTicks % 10, DateTimeKind.Utc) : DateTime.MinValue; // PostgreSQL compares whole microseconds
             while (await reader.ReadAsync(cancellationToken))
             {
-                var row = new Row(
-                    reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2), reader.GetInt64(3),
-                    reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
-                    wallets.Of(reader.IsDBNull(6) ? null : reader.GetString(6)) ?? wallets.Of(reader.IsDBNull(7) ? null : reader.GetString(7)),
-                    reader.GetInt64(8), reader.GetInt64(9), reader.GetGuid(10), reader.GetString(11),
-                    reader.IsDBNull(12) ? null : reader.GetGuid(12), reader.IsDBNull(13) ? null : reader.GetString(13), reader.GetBoolean(14));
-                if (format == "csv")
+                var row = new Row
                 {
-                    WriteCsv(buffer, row);
+                    EntryId = reader.GetInt64(0),
+                    At = reader.GetFieldValue<DateTime>(1),
+                    Kind = reader.IsDBNull(2) ? reader.GetString(3) : Kinds[reader.GetInt32(2) - 1],
+                    Amount = reader.GetInt64(4),
+                    LotId = reader.GetGuid(5),
+                };
+                var lot = lots[row.LotId];
+                var availableAfter = reader.GetInt64(6);
+                var delta = availableAfter - lot.Available;
+                lot.Available = availableAfter;
+                row.BalanceBefore = balance;
+                balance += delta;
+                row.BalanceAfter = balance;
+                row.LotSource = lot.Source;
+                if (!reader.IsDBNull(7))
+                {
+                    row.ReservationId = reader.GetGuid(7);
+                    row.Pool = reader.IsDBNull(8) ? null : reader.GetString(8);
+                    row.Nft = reader.IsDBNull(9) ? null : reader.GetString(9);
+                    row.Wallet = reader.IsDBNull(10) ? null : rows.Wallet(reader.GetString(10));
+                    row.FinalizationId = reader.IsDBNull(11) ? null : reader.GetString(11);
+                    row.Conserved = reader.IsDBNull(12) || reader.GetBoolean(12);
                 }
                 else
                 {
-                    WriteJson(json, row);
-                    json.Flush();
-                    json.Reset();
-                    buffer.Write("\n"u8);
+                    row.Wallet = lot.Payer;
+                    row.Conserved = true;
                 }
 
-                if (buffer.WrittenCount >= 48 * 1024)
+                // Rows before `since` are read (they move the balance) but not written.
+                if (row.At >= sinceTime)
                 {
-                    await output.WriteAsync(buffer.WrittenMemory, cancellationToken);
-                    buffer.ResetWrittenCount();
+                    rows.Write(in row);
+                    if (rows.Buffered >= 48 * 1024)
+                    {
+                        await output.WriteAsync(rows.Flush(), cancellationToken);
+                    }
                 }
             }
 
-            await output.WriteAsync(buffer.WrittenMemory, cancellationToken);
+            await output.WriteAsync(rows.Flush(), cancellationToken);
             await output.FlushAsync(cancellationToken);
         }
-    }
 
-    private sealed record Row(
-        long EntryId, DateTimeOffset At, string Kind, long Amount, string? Pool, string? Nft, string? Wallet, long BalanceBefore, long BalanceAfter,
-        Guid LotId, string LotSource, Guid? ReservationId, string? FinalizationId, bool Conserved);
-
-    private static void WriteJson(Utf8JsonWriter json, Row row)
-    {
-        json.WriteStartObject();
-        json.WriteNumber("entry_id", row.EntryId);
-        json.WriteString("timestamp", row.At.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture));
-        json.WriteString("operation", Operation(row.Kind));
-        json.WriteString("kind", row.Kind);
-        json.WriteNumber("amount_micro", row.Amount);
-        WriteStringOrNull(json, "pool", row.Pool);
-        WriteStringOrNull(json, "nft", row.Nft);
-        WriteStringOrNull(json, "wallet", row.Wallet);
-        json.WriteNumber("balance_before_micro", row.BalanceBefore);
-        json.WriteNumber("balance_after_micro", row.BalanceAfter);
-        json.WriteString("lot_id", row.LotId);
-        json.WriteString("lot_source", row.LotSource);
-        WriteStringOrNull(json, "reservation_id", row.ReservationId?.ToString());
-        WriteStringOrNull(json, "finalization_id", row.FinalizationId);
-        json.WriteString("conservation", row.Conserved ? "passed" : "failed");
-        json.WriteEndObject();
-    }
-
-    private static void WriteStringOrNull(Utf8JsonWriter json, string name, string? value)
-    {
-        if (value is null)
+        private NpgsqlCommand Entries(string sql, Guid communityId, Guid account, long after, DateTimeOffset? until)
         {
-            json.WriteNull(name);
-        }
-        else
-        {
-            json.WriteString(name, value);
+            var command = AdminAccess.Command(db, sql, communityId);
+            command.Parameters.AddWithValue("account", account);
+            command.Parameters.AddWithValue("after", after);
+            command.Parameters.AddWithValue("kinds", Kinds);
+            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("until", until) { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
+            return command;
         }
     }
 
-    private static void WriteCsv(ArrayBufferWriter<byte> buffer, Row row)
+    private sealed class LotState(string source, string? payer)
     {
-        var line = string.Join(',',
-            row.EntryId.ToString(CultureInfo.InvariantCulture),
-            row.At.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture),
-            Operation(row.Kind), row.Kind, row.Amount.ToString(CultureInfo.InvariantCulture),
-            Csv(row.Pool), Csv(row.Nft), Csv(row.Wallet),
-            row.BalanceBefore.ToString(CultureInfo.InvariantCulture), row.BalanceAfter.ToString(CultureInfo.InvariantCulture),
-            row.LotId.ToString(), row.LotSource, row.ReservationId?.ToString() ?? "", Csv(row.FinalizationId),
-            row.Conserved ? "passed" : "failed") + "\n";
-        buffer.Write(Encoding.UTF8.GetBytes(line));
+        public string Source { get; } = source;
+
+        /// <summary>EIP-55 payer of a purchase lot, when it is an address.</summary>
+        public string? Payer { get; } = payer;
+
+        /// <summary>The lot's available after the last entry read.</summary>
+        public long Available { get; set; }
     }
 
-    /// <summary>RFC 4180 quoting; a leading formula character is prefixed so a spreadsheet shows it as text.</summary>
-    private static string Csv(string? value)
+    private struct Row
     {
-        if (string.IsNullOrEmpty(value))
+        public long EntryId;
+        public DateTime At;
+        public string Kind;
+        public long Amount;
+        public string? Pool;
+        public string? Nft;
+        public string? Wallet;
+        public long BalanceBefore;
+        public long BalanceAfter;
+        public Guid LotId;
+        public string LotSource;
+        public Guid? ReservationId;
+        public string? FinalizationId;
+        public bool Conserved;
+    }
+
+    /// <summary>
+    /// Serializes rows into one buffer that the caller flushes to the response as it fills: numbers, times
+    /// and ids are formatted straight into it as UTF-8, so a row allocates nothing beyond the strings the
+    /// reader returns.
+    /// </summary>
+    private sealed class RowWriter
+    {
+        private const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'";
+        private static readonly JsonEncodedText EntryIdName = JsonEncodedText.Encode("entry_id");
+        private static readonly JsonEncodedText TimestampName = JsonEncodedText.Encode("timestamp");
+        private static readonly JsonEncodedText OperationName = JsonEncodedText.Encode("operation");
+        private static readonly JsonEncodedText KindName = JsonEncodedText.Encode("kind");
+        private static readonly JsonEncodedText AmountName = JsonEncodedText.Encode("amount_micro");
+        private static readonly JsonEncodedText PoolName = JsonEncodedText.Encode("pool");
+        private static readonly JsonEncodedText NftName = JsonEncodedText.Encode("nft");
+        private static readonly JsonEncodedText WalletName = JsonEncodedText.Encode("wallet");
+        private static readonly JsonEncodedText BeforeName = JsonEncodedText.Encode("balance_before_micro");
+        private static readonly JsonEncodedText AfterName = JsonEncodedText.Encode("balance_after_micro");
+        private static readonly JsonEncodedText LotIdName = JsonEncodedText.Encode("lot_id");
+        private static readonly JsonEncodedText LotSourceName = JsonEncodedText.Encode("lot_source");
+        private static readonly JsonEncodedText ReservationIdName = JsonEncodedText.Encode("reservation_id");
+        private static readonly JsonEncodedText FinalizationIdName = JsonEncodedText.Encode("finalization_id");
+        private static readonly JsonEncodedText ConservationName = JsonEncodedText.Encode("conservation");
+        private static readonly JsonEncodedText Passed = JsonEncodedText.Encode("passed");
+        private static readonly JsonEncodedText Failed = JsonEncodedText.Encode("failed");
+
+        private readonly bool _csv;
+        private readonly ArrayBufferWriter<byte> _buffer;
+        private readonly Utf8JsonWriter _json;
+        private readonly WalletNames _wallets = new();
+
+        public RowWriter(string format, int capacity)
         {
-            return "";
+            _csv = format == "csv";
+            _buffer = new ArrayBufferWriter<byte>(capacity);
+            _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = true });
+            if (_csv)
+            {
+                Utf8(string.Join(',', Columns));
+                _buffer.Write("\n"u8);
+            }
         }
 
-        if (value[0] is '=' or '+' or '-' or '@')
+        public int Buffered => _buffer.WrittenCount;
+
+        /// <summary>The EIP-55 name of a stored (lower-case) wallet.</summary>
+        public string? Wallet(string stored) => _wallets.Of(stored);
+
+        /// <summary>What is buffered; valid until the next row is written, so the caller writes it out first.</summary>
+        public ReadOnlyMemory<byte> Flush()
         {
-            value = "'" + value;
+            var written = _buffer.WrittenMemory;
+            _buffer.ResetWrittenCount();
+            return written;
         }
 
-        return value.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
+        public void Write(in Row row)
+        {
+            if (_csv)
+            {
+                WriteCsv(in row);
+            }
+            else
+            {
+                WriteJson(in row);
+            }
+        }
+
+        private void WriteJson(in Row row)
+        {
+            Span<byte> time = stackalloc byte[32];
+            var json = _json;
+            json.WriteStartObject();
+            json.WriteNumber(EntryIdName, row.EntryId);
+            json.WriteString(TimestampName, Time(row.At, time));
+            json.WriteString(OperationName, Operation(row.Kind));
+            json.WriteString(KindName, row.Kind);
+            json.WriteNumber(AmountName, row.Amount);
+            WriteStringOrNull(PoolName, row.Pool);
+            WriteStringOrNull(NftName, row.Nft);
+            WriteStringOrNull(WalletName, row.Wallet);
+            json.WriteNumber(BeforeName, row.BalanceBefore);
+            json.WriteNumber(AfterName, row.BalanceAfter);
+            json.WriteString(LotIdName, row.LotId);
+            json.WriteString(LotSourceName, row.LotSource);
+            if (row.ReservationId is { } reservation)
+            {
+                json.WriteString(ReservationIdName, reservation);
+            }
+            else
+            {
+                json.WriteNull(ReservationIdName);
+            }
+
+            WriteStringOrNull(FinalizationIdName, row.FinalizationId);
+            json.WriteString(ConservationName, row.Conserved ? Passed : Failed);
+            json.WriteEndObject();
+            json.Flush();
+            json.Reset();
+            _buffer.Write("\n"u8);
+        }
+
+        private void WriteStringOrNull(JsonEncodedText name, string? value)
+        {
+            if (value is null)
+            {
+                _json.WriteNull(name);
+            }
+            else
+            {
+                _json.WriteString(name, value);
+            }
+        }
+
+        private void WriteCsv(in Row row)
+        {
+            Span<byte> time = stackalloc byte[32];
+            Number(row.EntryId);
+            Comma();
+            _buffer.Write(Time(row.At, time));
+            Comma();
+            Utf8(Operation(row.Kind));
+            Comma();
+            Utf8(row.Kind);
+            Comma();
+            Number(row.Amount);
+            Comma();
+            Cell(row.Pool);
+            Comma();
+            Cell(row.Nft);
+            Comma();
+            Cell(row.Wallet);
+            Comma();
+            Number(row.BalanceBefore);
+            Comma();
+            Number(row.BalanceAfter);
+            Comma();
+            Id(row.LotId);
+            Comma();
+            Utf8(row.LotSource);
+            Comma();
+            if (row.ReservationId is { } reservation)
+            {
+                Id(reservation);
+            }
+
+            Comma();
+            Cell(row.FinalizationId);
+            Comma();
+            _buffer.Write(row.Conserved ? "passed"u8 : "failed"u8);
+            _buffer.Write("\n"u8);
+        }
+
+        private static ReadOnlySpan<byte> Time(DateTime at, Span<byte> into)
+        {
+            at.TryFormat(into, out var written, TimeFormat, CultureInfo.InvariantCulture);
+            return into[..written];
+        }
+
+        private void Comma() => _buffer.Write(","u8);
+
+        private void Number(long value)
+        {
+            Utf8Formatter.TryFormat(value, _buffer.GetSpan(20), out var written);
+            _buffer.Advance(written);
+        }
+
+        private void Id(Guid value)
+        {
+            Utf8Formatter.TryFormat(value, _buffer.GetSpan(36), out var written);
+            _buffer.Advance(written);
+        }
+
+        private void Utf8(ReadOnlySpan<char> text) =>
+            _buffer.Advance(Encoding.UTF8.GetBytes(text, _buffer.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length))));
+
+        /// <summary>RFC 4180 quoting; a leading formula character is prefixed so a spreadsheet shows it as text.</summary>
+        private void Cell(string? value)
+        {
+            if (string.IsNullOrEmpty(value))
+            {
+                return;
+            }
+
+            var quoted = value.AsSpan().IndexOfAny(",\"\r\n") >= 0;
+            if (quoted)
+            {
+                _buffer.Write("\""u8);
+            }
+
+            if (value[0] is '=' or '+' or '-' or '@')
+            {
+                _buffer.Write("'"u8);
+            }
+
+            if (quoted)
+            {
+                Utf8(value.Replace("\"", "\"\"", StringComparison.Ordinal));
+                _buffer.Write("\""u8);
+            }
+            else
+            {
+                Utf8(value);
+            }
+        }
     }
 
     /// <summary>EIP-55 names of the wallets seen so far; bounded, since a community has a bounded set of active wallets but an export has no row cap.</summary>
@@ -254,13 +476,8 @@ public static class ExportAudit
         private const int Limit = 10_000;
         private readonly Dictionary<string, string?> _names = new(StringComparer.Ordinal);
 
-        public string? Of(string? stored)
+        public string? Of(string stored)
         {
-            if (stored is null)
-            {
-                return null;
-            }
-
             if (_names.TryGetValue(stored, out var name))
             {
                 return name;

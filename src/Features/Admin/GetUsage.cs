@@ -8,9 +8,10 @@ using MediatR;
 namespace Freeside.Features.Admin;
 
 /// <summary>
-/// A community's spend over a period, read live from usage_events (so never older than the last
-/// finalization): totals, per pool, per wallet (top 50), a daily series by pool, the burn rate and
-/// when the spendable balance runs out at that rate.
+/// A community's spend over a period, exactly as usage_events hold it at the last finalization: totals,
+/// per pool, per wallet (top 50), a daily series by pool, the burn rate and when the spendable balance
+/// runs out at that rate. Whole days come from usage_daily_rollups (written with each usage event);
+/// the partial days at the window's edges are read from the events (<see cref="UsageWindow"/>).
 /// </summary>
 public static class GetUsage
 {
@@ -62,26 +63,20 @@ public static class GetUsage
             var from = PeriodStart(period, now);
             return await db.ReadInCommunityAsync(community, async ct =>
             {
-                (string, object)[] window = [("from", from), ("now", now)];
-                var pools = await AdminAccess.ListAsync(db, community, """
-                    SELECT coalesce(pool_id, 'none'), coalesce(sum(amount_micro), 0)::bigint, count(*)
-                    FROM usage_events WHERE community_id = @c AND created_at >= @from AND created_at <= @now
-                    GROUP BY 1 ORDER BY 2 DESC, 1
-                    """, r => new PoolSpend(r.GetString(0), r.GetInt64(1), r.GetInt64(2)), ct, window);
-                var wallets = await AdminAccess.ListAsync(db, community, """
-                    SELECT w.wallet, coalesce(sum(u.amount_micro), 0)::bigint, count(*)
-                    FROM usage_events u LEFT JOIN reservation_wallets w ON w.reservation_id = u.reservation_id
-                    WHERE u.community_id = @c AND u.created_at >= @from AND u.created_at <= @now
-                    GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50
-                    """, r => new WalletSpend(AdminAccess.Checksummed(r.IsDBNull(0) ? null : r.GetString(0)), r.GetInt64(1), r.GetInt64(2)), ct, window);
-                var days = await AdminAccess.ListAsync(db, community, """
-                    SELECT (created_at AT TIME ZONE 'UTC')::date, coalesce(pool_id, 'none'), coalesce(sum(amount_micro), 0)::bigint
-                    FROM usage_events WHERE community_id = @c AND created_at >= @from AND created_at <= @now
-                    GROUP BY 1, 2 ORDER BY 1, 2
-                    """, r => (Day: DateOnly.FromDateTime(r.GetDateTime(0)), Pool: r.GetString(1), Spend: r.GetInt64(2)), ct, window);
+                var window = UsageWindow.Of(from, now);
+                var pools = await AdminAccess.ListAsync(db, community, window.Sql("pool", """
+                    SELECT key, sum(spend)::bigint, sum(calls)::bigint FROM parts GROUP BY key HAVING sum(calls) > 0 ORDER BY 2 DESC, 1
+                    """), r => new PoolSpend(r.GetString(0), r.GetInt64(1), r.GetInt64(2)), ct, window.Parameters);
+                var wallets = await AdminAccess.ListAsync(db, community, window.Sql("wallet", """
+                    SELECT nullif(key, ''), sum(spend)::bigint, sum(calls)::bigint FROM parts GROUP BY key HAVING sum(calls) > 0 ORDER BY 2 DESC, 1 LIMIT 50
+                    """), r => new WalletSpend(AdminAccess.Checksummed(r.IsDBNull(0) ? null : r.GetString(0)), r.GetInt64(1), r.GetInt64(2)), ct, window.Parameters);
+                var days = await AdminAccess.ListAsync(db, community, window.Sql("pool", """
+                    SELECT day, key, sum(spend)::bigint FROM parts GROUP BY day, key HAVING sum(calls) > 0 ORDER BY 1, 2
+                    """), r => (Day: DateOnly.FromDateTime(r.GetDateTime(0)), Pool: r.GetString(1), Spend: r.GetInt64(2)), ct, window.Parameters);
+                (string, object)[] range = [("from", from), ("now", now)];
                 var reversed = (await AdminAccess.ListAsync(db, community,
                     "SELECT coalesce(sum(amount), 0)::bigint FROM credit_reversals WHERE community_id = @c AND created_at >= @from AND created_at <= @now",
-                    r => r.GetInt64(0), ct, window))[0];
+                    r => r.GetInt64(0), ct, range))[0];
                 var balance = (await AdminAccess.ListAsync(db, community,
                     "SELECT coalesce(sum(available) FILTER (WHERE expires_at IS NULL OR expires_at > @now), 0)::bigint FROM credit_lots WHERE community_id = @c",
                     r => r.GetInt64(0), ct, ("now", now)))[0];
@@ -101,5 +96,58 @@ public static class GetUsage
                 return new UsageView(period, from, now, total, pools.Sum(p => p.Calls), reversed, burn, balance, depletion, pools, wallets, daily);
             }, cancellationToken);
         }
+    }
+}
+
+/// <summary>
+/// The usage events in (from, now] as rows of <c>parts (day, key, spend, calls)</c> for one dimension
+/// ('pool' or 'wallet'): the rollup's whole days from the first to the last day of the window, corrected
+/// at the edges with the events themselves. The window's first day is partial: when less than half of
+/// it lies before <c>from</c> the rollup's day is taken and the events before <c>from</c> subtracted,
+/// otherwise the rollup's day is skipped and the events from <c>from</c> to its end added, so at most
+/// half a day of events is read. Events of the last day after <c>now</c> (none, unless a clock runs
+/// behind another writer's) are subtracted. A key whose calls net to zero was not in the window.
+/// </summary>
+internal sealed record UsageWindow(DateOnly FirstRollupDay, DateOnly LastDay, DateTimeOffset EdgeFrom, DateTimeOffset EdgeTo, int EdgeSign,
+    DateTimeOffset Now, DateTimeOffset End)
+{
+    public static UsageWindow Of(DateTimeOffset from, DateTimeOffset now)
+    {
+        var firstDay = DateOnly.FromDateTime(from.UtcDateTime);
+        var lastDay = DateOnly.FromDateTime(now.UtcDateTime);
+        var firstStart = new DateTimeOffset(firstDay.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+        var end = new DateTimeOffset(lastDay.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+        return firstDay == lastDay || from - firstStart <= TimeSpan.FromHours(12)
+            ? new UsageWindow(firstDay, lastDay, firstStart, from, -1, now, end)
+            : new UsageWindow(firstDay.AddDays(1), lastDay, from, firstStart.AddDays(1), 1, now, end);
+    }
+
+    public (string, object)[] Parameters =>
+    [
+        ("first_day", FirstRollupDay), ("last_day", LastDay), ("edge_from", EdgeFrom), ("edge_to", EdgeTo), ("edge_sign", EdgeSign),
+        ("now", Now), ("end", End),
+    ];
+
+    public string Sql(string dimension, string select)
+    {
+        var (key, join) = dimension == "pool"
+            ? ("coalesce(u.pool_id, 'none')", "")
+            : ("coalesce(w.wallet, '')", "LEFT JOIN reservation_wallets w ON w.reservation_id = u.reservation_id");
+        return $"""
+            WITH parts AS (
+                SELECT day, key, spend_micro AS spend, calls
+                FROM usage_daily_rollups
+                WHERE community_id = @c AND dimension = '{dimension}' AND day >= @first_day AND day <= @last_day
+                UNION ALL
+                SELECT (u.created_at AT TIME ZONE 'UTC')::date, {key}, @edge_sign * u.amount_micro, @edge_sign
+                FROM usage_events u {join}
+                WHERE u.community_id = @c AND u.created_at >= @edge_from AND u.created_at < @edge_to
+                UNION ALL
+                SELECT (u.created_at AT TIME ZONE 'UTC')::date, {key}, -u.amount_micro, -1
+                FROM usage_events u {join}
+                WHERE u.community_id = @c AND u.created_at > @now AND u.created_at < @end
+            )
+            {select}
+            """;
     }
 }

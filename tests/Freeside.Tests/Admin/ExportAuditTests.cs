@@ -196,6 +196,77 @@ public sealed class ExportAuditTests(FreesideApp app) : IClassFixture<FreesideAp
         Lines(jsonl).Count.ShouldBe((int)await app.Database.ScalarAsync<long>("SELECT count(*) FROM ledger_entries WHERE community_id = @c", ("c", mine.Id)));
     }
 
+    /// <summary>The export's SQL before it streamed the balance from one ordered scan: window functions over the whole history.</summary>
+    private const string ReferenceSql = """
+        WITH moved AS (
+            SELECT e.*, e.available_after - coalesce(lag(e.available_after) OVER (PARTITION BY e.lot_id ORDER BY e.lot_seq), 0) AS delta
+            FROM ledger_entries e
+            WHERE e.community_id = @c AND (@until::timestamptz IS NULL OR e.created_at < @until::timestamptz)
+        ), running AS (
+            SELECT m.*, sum(m.delta) OVER (PARTITION BY m.account_id ORDER BY m.id ROWS UNBOUNDED PRECEDING)::bigint AS balance_after
+            FROM moved m
+        )
+        SELECT b.id, to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), b.kind, b.amount, u.pool_id, r.nft_id,
+               coalesce(w.wallet, p.payer), b.balance_after - b.delta, b.balance_after,
+               b.lot_id, l.source, b.reservation_id, r.finalization_id, coalesce(u.conservation_guard_result, true)
+        FROM running b
+        JOIN credit_lots l ON l.id = b.lot_id
+        LEFT JOIN credit_reservations r ON r.id = b.reservation_id
+        LEFT JOIN usage_events u ON u.reservation_id = b.reservation_id
+        LEFT JOIN reservation_wallets w ON w.reservation_id = b.reservation_id
+        LEFT JOIN payments p ON p.lot_id = b.lot_id AND b.reservation_id IS NULL
+        WHERE b.id > @after AND (@since::timestamptz IS NULL OR b.created_at >= @since::timestamptz)
+        ORDER BY b.id
+        """;
+
+    /// <summary>The exact JSONL and CSV lines the ledger's rows make, built field by field from <see cref="ReferenceSql"/>.</summary>
+    private async Task<(List<string> Jsonl, List<string> Csv)> ReferenceAsync(Guid community, long after = 0, DateTimeOffset? since = null)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(app.Database.OwnerConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(ReferenceSql, connection);
+        command.Parameters.AddWithValue("c", community);
+        command.Parameters.AddWithValue("after", after);
+        command.Parameters.Add(new Npgsql.NpgsqlParameter<DateTimeOffset?>("since", since) { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new Npgsql.NpgsqlParameter<DateTimeOffset?>("until", null) { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
+        await using var reader = await command.ExecuteReaderAsync();
+        var jsonl = new List<string>();
+        var csv = new List<string> { string.Join(',', ExportAudit.Columns) };
+        static string Json(string? value) => value is null ? "null" : "\"" + value + "\"";
+        static string? Wallet(string? stored) =>
+            stored is not null && Freeside.Features.Common.Ethereum.EthereumAddress.TryParse(stored, out var address) ? address.ToChecksumString() : null;
+        while (await reader.ReadAsync())
+        {
+            string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetValue(i).ToString();
+            var (id, at, kind, amount, pool, nft, wallet) = (reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), Text(4), Text(5), Wallet(Text(6)));
+            var (before, afterBalance, lot, source, reservation, finalization) = (reader.GetInt64(7), reader.GetInt64(8), reader.GetGuid(9), reader.GetString(10), Text(11), Text(12));
+            var conservation = reader.GetBoolean(13) ? "passed" : "failed";
+            jsonl.Add($"{{\"entry_id\":{id},\"timestamp\":\"{at}\",\"operation\":\"{ExportAudit.Operation(kind)}\",\"kind\":\"{kind}\",\"amount_micro\":{amount}," +
+                $"\"pool\":{Json(pool)},\"nft\":{Json(nft)},\"wallet\":{Json(wallet)},\"balance_before_micro\":{before},\"balance_after_micro\":{afterBalance}," +
+                $"\"lot_id\":\"{lot}\",\"lot_source\":\"{source}\",\"reservation_id\":{Json(reservation)},\"finalization_id\":{Json(finalization)},\"conservation\":\"{conservation}\"}}");
+            csv.Add(string.Join(',', id, at, ExportAudit.Operation(kind), kind, amount, pool, nft, wallet, before, afterBalance, lot, source, reservation, finalization, conservation));
+        }
+
+        return (jsonl, csv);
+    }
+
+    [Fact]
+    public async Task Export_EveryLine_EqualsTheLedgerRowsFieldByField()
+    {
+        var community = await BusyCommunityAsync();
+        var (jsonl, csv) = await ReferenceAsync(community.Id);
+        jsonl.Count.ShouldBeGreaterThan(10);
+        var cut = long.Parse(jsonl[6].Split(',')[0].Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+        var sinceText = JsonDocument.Parse(jsonl[8]).RootElement.GetProperty("timestamp").GetString()!;
+
+        (await ExportAsync(community.Slug)).ShouldBe(string.Join("", jsonl.Select(l => l + "\n")));
+        (await ExportAsync(community.Slug, "format=csv")).ShouldBe(string.Join("", csv.Select(l => l + "\n")));
+        (await ExportAsync(community.Slug, $"since={cut}")).ShouldBe(string.Join("", (await ReferenceAsync(community.Id, after: cut)).Jsonl.Select(l => l + "\n")));
+        var since = DateTimeOffset.Parse(sinceText, System.Globalization.CultureInfo.InvariantCulture);
+        (await ExportAsync(community.Slug, "format=csv&since=" + Uri.EscapeDataString(sinceText)))
+            .ShouldBe(string.Join("", (await ReferenceAsync(community.Id, since: since)).Csv.Select(l => l + "\n")));
+    }
+
     [Theory]
     [InlineData("format=xml", "format")]
     [InlineData("since=yesterday", "since")]

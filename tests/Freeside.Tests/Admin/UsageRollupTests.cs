@@ -1,0 +1,309 @@
+using Freeside.Features.Admin;
+using Freeside.Features.Ledger;
+using Freeside.Tests.Ledger;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Freeside.Tests.Admin;
+
+/// <summary>
+/// The usage view reads whole days from usage_daily_rollups and the window's edges from the events; it must
+/// give exactly what a live aggregate over usage_events gives, at every window position, per community.
+/// </summary>
+public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
+{
+    private const string WalletA = "0x1111111111111111111111111111111111111111";
+    private const string WalletB = "0x2222222222222222222222222222222222222222";
+
+    private DateTimeOffset _raceTime;
+
+    [Fact]
+    public async Task Usage_AcrossDayBoundariesAndCommunities_EqualsTheLiveAggregate()
+    {
+        var one = await app.CommunityAsync(1_000_000_000);
+        var two = await app.CommunityAsync(1_000_000_000);
+        var midnight = NextMidnight(app.Clock.GetUtcNow());
+        // Each step sets the clock to an absolute time, so the time the test itself takes does not add up.
+        At(midnight.AddSeconds(-60));
+        await app.ChatSpendAsync(one, WalletA, 100_000, 1_000, "cheap");
+        await app.ChatSpendAsync(two, WalletA, 100_000, 2_000, "cheap");
+        At(midnight.AddSeconds(-30));
+        await app.ChatSpendAsync(one, WalletB, 100_000, 4_000, "reviewer");
+        await SpendWithoutWalletAsync(one, 8_000, "cheap");
+        At(midnight.AddSeconds(30));
+        await app.ChatSpendAsync(one, WalletA, 100_000, 16_000, "reviewer");
+        await app.ChatSpendAsync(two, WalletB, 100_000, 32_000, "cheap");
+        At(midnight.AddHours(6));
+        await app.ChatSpendAsync(one, WalletB, 100_000, 64_000, "fast-code");
+        await ShouldMatchLiveAsync(one, two);
+
+        // A month later, `from` just before midnight (the first day's tail read from the events) ...
+        At(midnight.AddDays(30).AddSeconds(-45));
+        await app.ChatSpendAsync(one, WalletA, 200_000, 128_000, "cheap");
+        var month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(4_000 + 8_000 + 16_000 + 64_000 + 128_000);
+
+        // ... just after midnight (the rollup's first day less the events before `from`) ...
+        At(midnight.AddDays(30).AddSeconds(45));
+        month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(64_000 + 128_000);
+
+        // ... and half a day later.
+        At(midnight.AddDays(30).AddHours(12));
+        month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(128_000);
+    }
+
+    [Fact]
+    public async Task Rollup_OfOneCommunity_IsInvisibleToAnother()
+    {
+        var one = await app.CommunityAsync(1_000_000);
+        var two = await app.CommunityAsync(1_000_000);
+        await app.ChatSpendAsync(one, WalletA, 100_000, 1_000);
+        await app.ChatSpendAsync(two, WalletA, 100_000, 1_000);
+
+        await using var connection = new NpgsqlConnection(app.Database.AppConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT set_config('freeside.community_id', @c, false); SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_daily_rollups", connection);
+        command.Parameters.AddWithValue("c", one.Id.ToString());
+        command.Parameters.AddWithValue("id", one.Id);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.NextResultAsync();
+        (await reader.ReadAsync()).ShouldBeTrue();
+        reader.GetInt64(0).ShouldBe(2); // its pool row and its wallet row
+        reader.GetInt64(1).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Rollup_TwoTransactionsOfOneDayAndKey_BothCount()
+    {
+        var community = await app.CommunityAsync(1_000_000_000);
+        _raceTime = app.Clock.GetUtcNow();
+        const int racers = 12;
+        var reservations = new List<Guid>();
+        for (var i = 0; i < racers + 1; i++)
+        {
+            var hold = await app.ReserveForWalletAsync(community, WalletA, 1_000);
+            hold.IsSuccess.ShouldBeTrue();
+            reservations.Add(hold.Value.ReservationId);
+        }
+
+        // The first writer creates the day's rows and holds them; the second must wait for it and then add.
+        await using (var first = await UsageWriterAsync(community, reservations[0], 100))
+        {
+            await using var second = await UsageWriterAsync(community, reservations[1], 200, start: false);
+            var waiting = second.InsertAsync();
+            await WaitUntilBlockedAsync(second.ProcessId);
+            await first.CommitAsync();
+            await waiting;
+            await second.CommitAsync();
+        }
+
+        // Then many at once, each its own transaction, all on the same existing rows.
+        var writers = new List<UsageWriter>();
+        for (var i = 2; i < racers + 1; i++)
+        {
+            writers.Add(await UsageWriterAsync(community, reservations[i], i, start: false));
+        }
+
+        await Task.WhenAll(writers.Select(async w =>
+        {
+            await w.InsertAsync();
+            await w.CommitAsync();
+            await w.DisposeAsync();
+        }));
+
+        var expected = 100 + 200 + Enumerable.Range(2, racers - 1).Sum();
+        var rows = await RollupAsync(community.Id);
+        rows.ShouldBe(new[] { ("pool", "cheap", (long)expected, (long)racers + 1), ("wallet", WalletA, expected, racers + 1) });
+        (await app.SendAsync(new GetUsage.Query(community.Slug, "day", null))).Value.TotalSpendMicro.ShouldBe(expected);
+    }
+
+    [Fact]
+    public async Task Rollup_WalletRecordedAfterItsUsageEvent_MovesTheSpendToTheWallet()
+    {
+        var community = await app.CommunityAsync(1_000_000);
+        var reservation = await SpendWithoutWalletAsync(community, 5_000, "cheap");
+
+        await app.Database.ExecuteAsync(
+            $"INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at) VALUES ('{reservation}', '{community.Id}', '{WalletB}', now())");
+
+        var rows = await RollupAsync(community.Id);
+        rows.ShouldBe(new[] { ("pool", "cheap", 5_000L, 1L), ("wallet", "", 0L, 0L), ("wallet", WalletB, 5_000L, 1L) });
+        var usage = (await app.SendAsync(new GetUsage.Query(community.Slug, "day", null))).Value;
+        usage.Wallets.Single().SpendMicro.ShouldBe(5_000);
+        usage.Wallets.Single().Wallet!.ToLowerInvariant().ShouldBe(WalletB);
+    }
+
+    private void At(DateTimeOffset time) => app.Clock.Advance(time - app.Clock.GetUtcNow());
+
+    private static DateTimeOffset NextMidnight(DateTimeOffset now) => new(now.UtcDateTime.Date.AddDays(1), TimeSpan.Zero);
+
+    /// <summary>A hold made outside chat (no wallet recorded), then charged.</summary>
+    private async Task<Guid> SpendWithoutWalletAsync(AdminTestKit.TestCommunity community, long charged, string pool)
+    {
+        var batcher = app.Services.GetRequiredService<LedgerBatcher>();
+        var hold = await batcher.ReserveAsync(new ReserveCredits.Command(community.Account, 100_000, "api:" + Guid.NewGuid().ToString("N"), AdminTestKit.Nft));
+        hold.IsSuccess.ShouldBeTrue();
+        (await batcher.FinalizeAsync(new FinalizeReservation.Command(community.Account, hold.Value.ReservationId, charged,
+            new Usage(AdminTestKit.Nft, pool, 1, 1), "fin-" + Guid.NewGuid().ToString("N")))).IsSuccess.ShouldBeTrue();
+        return hold.Value.ReservationId;
+    }
+
+    /// <summary>Every period of both communities equals the live aggregate at the view's own window; returns the first community's month.</summary>
+    private async Task<GetUsage.UsageView> ShouldMatchLiveAsync(params AdminTestKit.TestCommunity[] communities)
+    {
+        GetUsage.UsageView? first = null;
+        foreach (var community in communities)
+        {
+            foreach (var period in GetUsage.Periods)
+            {
+                var view = (await app.SendAsync(new GetUsage.Query(community.Slug, period, null))).Value;
+                var live = await LiveAsync(community.Id, view.From, view.To);
+                view.Pools.ShouldBe(live.Pools, $"{period} pools");
+                view.Wallets.Select(w => (w.Wallet?.ToLowerInvariant(), w.SpendMicro, w.Calls)).ShouldBe(live.Wallets, $"{period} wallets");
+                view.Daily.SelectMany(d => d.Pools.Select(p => (d.Date, p.Key, p.Value))).OrderBy(d => d.Date).ThenBy(d => d.Key, StringComparer.Ordinal)
+                    .Select(d => (d.Date, d.Key, d.Value)).ToList().ShouldBe(live.Days, $"{period} days");
+                view.TotalSpendMicro.ShouldBe(live.Pools.Sum(p => p.SpendMicro));
+                view.Calls.ShouldBe(live.Pools.Sum(p => p.Calls));
+                if (community == communities[0] && period == "month")
+                {
+                    first = view;
+                }
+            }
+        }
+
+        return first!;
+    }
+
+    /// <summary>The view's figures computed the way it did before the rollup: straight from usage_events.</summary>
+    private async Task<(List<GetUsage.PoolSpend> Pools, List<(string?, long, long)> Wallets, List<(DateOnly, string, long)> Days)> LiveAsync(
+        Guid community, DateTimeOffset from, DateTimeOffset now)
+    {
+        await using var connection = new NpgsqlConnection(app.Database.OwnerConnectionString);
+        await connection.OpenAsync();
+        async Task<List<T>> ListAsync<T>(string sql, Func<NpgsqlDataReader, T> map)
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            command.Parameters.AddWithValue("c", community);
+            command.Parameters.AddWithValue("from", from);
+            command.Parameters.AddWithValue("now", now);
+            await using var reader = await command.ExecuteReaderAsync();
+            var rows = new List<T>();
+            while (await reader.ReadAsync())
+            {
+                rows.Add(map(reader));
+            }
+
+            return rows;
+        }
+
+        var pools = await ListAsync("""
+            SELECT coalesce(pool_id, 'none'), coalesce(sum(amount_micro), 0)::bigint, count(*)
+            FROM usage_events WHERE community_id = @c AND created_at >= @from AND created_at <= @now
+            GROUP BY 1 ORDER BY 2 DESC, 1
+            """, r => new GetUsage.PoolSpend(r.GetString(0), r.GetInt64(1), r.GetInt64(2)));
+        var wallets = await ListAsync("""
+            SELECT w.wallet, coalesce(sum(u.amount_micro), 0)::bigint, count(*)
+            FROM usage_events u LEFT JOIN reservation_wallets w ON w.reservation_id = u.reservation_id
+            WHERE u.community_id = @c AND u.created_at >= @from AND u.created_at <= @now
+            GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50
+            """, r => (r.IsDBNull(0) ? null : r.GetString(0), r.GetInt64(1), r.GetInt64(2)));
+        var days = await ListAsync("""
+            SELECT (created_at AT TIME ZONE 'UTC')::date, coalesce(pool_id, 'none'), coalesce(sum(amount_micro), 0)::bigint
+            FROM usage_events WHERE community_id = @c AND created_at >= @from AND created_at <= @now
+            GROUP BY 1, 2 ORDER BY 1, 2
+            """, r => (DateOnly.FromDateTime(r.GetDateTime(0)), r.GetString(1), r.GetInt64(2)));
+        return (pools, wallets, days);
+    }
+
+    private async Task<List<(string, string, long, long)>> RollupAsync(Guid community)
+    {
+        await using var connection = new NpgsqlConnection(app.Database.OwnerConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT dimension, key, spend_micro, calls FROM usage_daily_rollups WHERE community_id = @c ORDER BY dimension, key", connection);
+        command.Parameters.AddWithValue("c", community);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<(string, string, long, long)>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3)));
+        }
+
+        return rows;
+    }
+
+    private async Task<UsageWriter> UsageWriterAsync(AdminTestKit.TestCommunity community, Guid reservation, long amount, bool start = true)
+    {
+        var writer = new UsageWriter(app.Database.AppConnectionString, community, reservation, amount, _raceTime);
+        await writer.OpenAsync();
+        if (start)
+        {
+            await writer.InsertAsync();
+        }
+
+        return writer;
+    }
+
+    private async Task WaitUntilBlockedAsync(int processId)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            if (await app.Database.ScalarAsync<string>("SELECT wait_event_type FROM pg_stat_activity WHERE pid = @p", ("p", processId)) == "Lock")
+            {
+                return;
+            }
+
+            await Task.Delay(25);
+        }
+
+        throw new TimeoutException("the second writer never waited for the first");
+    }
+
+    /// <summary>One usage event written the way the ledger writes it (app role, community scope), in a transaction left open.</summary>
+    private sealed class UsageWriter(string connectionString, AdminTestKit.TestCommunity community, Guid reservation, long amount, DateTimeOffset at) : IAsyncDisposable
+    {
+        private readonly NpgsqlConnection _connection = new(connectionString);
+        private NpgsqlTransaction? _transaction;
+
+        public int ProcessId => _connection.ProcessID;
+
+        public async Task OpenAsync()
+        {
+            await _connection.OpenAsync();
+            _transaction = await _connection.BeginTransactionAsync();
+            await using var scope = new NpgsqlCommand("SELECT set_config('freeside.community_id', @c, true)", _connection, _transaction);
+            scope.Parameters.AddWithValue("c", community.Id.ToString());
+            await scope.ExecuteNonQueryAsync();
+        }
+
+        public async Task InsertAsync()
+        {
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO usage_events (id, account_id, community_id, nft_id, pool_id, tokens_input, tokens_output, amount_micro, requested_micro,
+                                          reservation_id, finalization_id, billing_method, accounting_mode, conservation_guard_result, created_at)
+                VALUES (gen_random_uuid(), @a, @c, 'nft', 'cheap', 1, 1, @amount, @amount, @r, 'race-' || @r::text, 'reported', 'standard', true, @at)
+                """, _connection, _transaction);
+            insert.Parameters.AddWithValue("a", community.Account);
+            insert.Parameters.AddWithValue("c", community.Id);
+            insert.Parameters.AddWithValue("amount", amount);
+            insert.Parameters.AddWithValue("r", reservation);
+            insert.Parameters.AddWithValue("at", at);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        public Task CommitAsync() => _transaction!.CommitAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_transaction is not null)
+            {
+                await _transaction.DisposeAsync();
+            }
+
+            await _connection.DisposeAsync();
+        }
+    }
+}
