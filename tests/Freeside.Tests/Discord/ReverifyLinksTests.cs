@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using NSubstitute;
 using Quartz;
+using Freeside.DiscordFake;
 
 namespace Freeside.Tests.Discord;
 
