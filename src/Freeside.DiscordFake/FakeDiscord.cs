@@ -102,7 +102,10 @@ public sealed class FakeDiscord : IAsyncDisposable
         app.MapPost("/fake/interactions", (Func<HttpContext, Task<IResult>>)fake.OperatorInteractionAsync);
         app.MapPost("/fake/messages", (Func<HttpContext, Task<IResult>>)fake.OperatorMessageAsync);
         app.MapGet("/fake/channels", () => Results.Json(fake._threads.Select(t => new { id = t.Key, parent_id = t.Value })));
-        app.MapGet("/fake/channels/{channelId}/messages", (string channelId) => Results.Json(fake.MessagesIn(channelId)));
+        app.MapGet("/fake/channels/{channelId}/messages", (string channelId) =>
+            Results.Json(fake.MessagesIn(channelId).Select(m => new { id = m.Id, content = m.Content })));
+        // A connected gateway session is a request that never ends; without this a SIGTERM waits out the host's shutdown timeout.
+        app.Lifetime.ApplicationStopping.Register(fake.GatewayServer.Dispose);
         await app.StartAsync();
         fake.Url = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
         return fake;
@@ -339,6 +342,7 @@ public sealed class FakeDiscord : IAsyncDisposable
         private readonly List<(long Seq, string Name, JsonNode Data)> _sent = [];
         private readonly SemaphoreSlim _sendGate = new(1, 1);
         private readonly CancellationTokenSource _stopping = new();
+        private int _disposed;
         private WebSocket? _socket;
         private long _seq;
         private TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -490,6 +494,11 @@ public sealed class FakeDiscord : IAsyncDisposable
 
         public void Dispose()
         {
+            if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            {
+                return;
+            }
+
             _stopping.Cancel();
             _socket?.Abort();
             _stopping.Dispose();

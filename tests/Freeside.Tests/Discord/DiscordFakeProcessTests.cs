@@ -126,4 +126,22 @@ public sealed class DiscordFakeProcessTests(DiscordFakeProcessApp app) : IClassF
 
         delivered.ShouldBeTrue("Freeside never identified on the fake's gateway");
     }
+
+    [Fact]
+    public async Task ChannelMessages_AfterABotMessage_ShowsItsIdAndText()
+    {
+        using var fake = new HttpClient { BaseAddress = app.FakeUrl };
+        await app.SendAsync(new Freeside.Features.Discord.QueueWrites.Command([Freeside.Features.Discord.DiscordWrite.Create("test", HttpMethod.Post,
+            "channels/200000000000000077/messages", new Freeside.Features.Discord.Client.MessagePayload("hello from the bot"), DateTimeOffset.UtcNow)]));
+
+        var messages = await fake.GetFromJsonAsync<JsonElement>("/fake/channels/200000000000000077/messages");
+        for (var i = 0; i < 1200 && messages.GetArrayLength() == 0; i++)
+        {
+            await Task.Delay(50);
+            messages = await fake.GetFromJsonAsync<JsonElement>("/fake/channels/200000000000000077/messages");
+        }
+
+        messages[0].GetProperty("content").GetString().ShouldBe("hello from the bot");
+        messages[0].GetProperty("id").GetString().ShouldNotBeNullOrEmpty();
+    }
 }
