@@ -43,13 +43,15 @@ public sealed class FakeDiscord : IAsyncDisposable
     private readonly HttpClient _interactionsClient = new() { Timeout = TimeSpan.FromSeconds(10) };
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, string>> _channels = new();
     private readonly ConcurrentDictionary<string, string> _threads = new();
-    private long _interactionIds = 800_000_000_000_000_000;
+    // Snowflakes from the clock, as Discord's are: a restarted fake must not hand out ids Freeside has
+    // already seen (an interaction id is a dedupe key of its answer; a thread id is unique per database).
+    private long _interactionIds = Snowflake();
     private readonly Key _key = Key.Create(SignatureAlgorithm.Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
     private readonly ConcurrentDictionary<string, (int Remaining, DateTimeOffset ResetAt)> _buckets = new();
     private readonly Queue<DateTimeOffset> _recent = new();
     private readonly object _gate = new();
-    private long _ids = 900_000_000_000_000_000;
+    private long _ids = Snowflake() + (1L << 21);
     private int _failNext;
     private int _failStatus = 500;
     private int _rateLimitNext;
@@ -215,6 +217,8 @@ public sealed class FakeDiscord : IAsyncDisposable
     }
 
     public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+
+    private static long Snowflake() => (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1_420_070_400_000L) << 22;
 
     /// <summary>The current text of each message the bot wrote in a channel (a thread included), oldest first.</summary>
     public IReadOnlyList<(string Id, string Content)> MessagesIn(string channelId) =>
