@@ -11,8 +11,8 @@ namespace Freeside.Features.Linking.Migrations;
 /// wallet_links itself, platform data (no community_id, no RLS): one link serves every community.
 /// </summary>
 [DbContext(typeof(FreesideDb))]
-[Migration("0021_wallet_link_verification")]
-public sealed class M0021_WalletLinkVerification : Migration
+[Migration("0022_wallet_link_verification")]
+public sealed class M0022_WalletLinkVerification : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder)
     {
