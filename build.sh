@@ -16,6 +16,7 @@ WEB_URL="${FREESIDE_URLS:-http://127.0.0.1:5080}"
 ANVIL_PORT="${FREESIDE_ANVIL_PORT:-8545}"
 FINN_URL="${LOA_FINN_URL:-http://127.0.0.1:5100}"
 TELEGRAM_FAKE_URL="${TELEGRAM_FAKE_URL:-http://127.0.0.1:5110}"
+DISCORD_FAKE_URL="${DISCORD_FAKE_URL:-http://127.0.0.1:5120}"
 export LOA_FINN_URL="$FINN_URL"
 CHAIN_DIR="$ROOT/tools/chain"
 DEMO_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
@@ -179,6 +180,7 @@ stop_started() {
       web) [ -n "${WEB_PID:-}" ] && kill "$WEB_PID" 2>/dev/null && wait "$WEB_PID" 2>/dev/null || true ;;
       finn) [ -n "${FINN_PID:-}" ] && kill "$FINN_PID" 2>/dev/null && wait "$FINN_PID" 2>/dev/null || true ;;
       telegram) [ -n "${TELEGRAM_FAKE_PID:-}" ] && kill "$TELEGRAM_FAKE_PID" 2>/dev/null && wait "$TELEGRAM_FAKE_PID" 2>/dev/null || true ;;
+      discord) [ -n "${DISCORD_FAKE_PID:-}" ] && kill "$DISCORD_FAKE_PID" 2>/dev/null && wait "$DISCORD_FAKE_PID" 2>/dev/null || true ;;
       anvil) "$CHAIN_DIR/stop-anvil.sh" "$STATE/anvil" >/dev/null 2>&1 || true ;;
     esac
   done
@@ -270,6 +272,7 @@ cmd_run() {
   build
   dotnet "$(web_dll)" migrate
   start_telegram
+  start_discord
   log "starting Freeside on $WEB_URL (metrics on $MANAGEMENT_URL/metrics)"
   dotnet "$(web_dll)" &
   WEB_PID=$!
@@ -309,6 +312,35 @@ start_telegram() {
   die "the fake Telegram Bot API did not start on $TELEGRAM_FAKE_URL (set TELEGRAM_FAKE_URL to use another port)"
 }
 
+# Discord: with DISCORD_BOT_TOKEN set, the real Discord (DISCORD_PUBLIC_KEY and DISCORD_APPLICATION_ID
+# from the environment too); without it, the fake Discord (src/Freeside.DiscordFake). It makes an Ed25519
+# key pair when it starts and signs the slash commands its /fake/interactions sends; Freeside gets the
+# public half, and talks REST and gateway to the fake.
+start_discord() {
+  DISCORD_FAKE_STARTED=
+  if [ -n "${DISCORD_BOT_TOKEN:-}" ]; then return; fi
+  [ -z "${DISCORD_PUBLIC_KEY:-}" ] || log "DISCORD_PUBLIC_KEY is set but DISCORD_BOT_TOKEN is not: using the fake Discord's key instead"
+  log "starting the fake Discord on $DISCORD_FAKE_URL"
+  DISCORD_FAKE_URLS="$DISCORD_FAKE_URL" DISCORD_FAKE_INTERACTIONS_URL="$WEB_URL/api/discord/interactions" \
+    dotnet "$ROOT/src/Freeside.DiscordFake/bin/$CONFIGURATION/net10.0/Freeside.DiscordFake.dll" >"$STATE/discord-fake.log" 2>&1 &
+  DISCORD_FAKE_PID=$!
+  STARTED+=(discord)
+  local key=""
+  for _ in $(seq 1 60); do
+    key=$(curl -fsS "$DISCORD_FAKE_URL/fake/public-key" 2>/dev/null | sed -n 's/.*"public_key":"\([0-9a-f]*\)".*/\1/p') || true
+    [ -n "$key" ] && break
+    kill -0 "$DISCORD_FAKE_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  if [ -z "$key" ]; then
+    cat "$STATE/discord-fake.log" >&2
+    die "the fake Discord did not start on $DISCORD_FAKE_URL (set DISCORD_FAKE_URL to use another port)"
+  fi
+  export DISCORD_PUBLIC_KEY="$key" DISCORD_BOT_TOKEN="fake-bot-token" DISCORD_APPLICATION_ID="100000000000000001"
+  export DISCORD_API_URL="$DISCORD_FAKE_URL/api/v10/" DISCORD_GATEWAY_URL="ws://${DISCORD_FAKE_URL#http://}/gateway"
+  DISCORD_FAKE_STARTED=1
+}
+
 seed_demo() {
   local status
   status=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$WEB_URL/api/v1/admin/communities" \
@@ -327,9 +359,21 @@ seed_demo() {
     200|201) log "demo community has its demo credits" ;;
     *) die "granting the demo credits answered HTTP $status" ;;
   esac
+  # The fake Discord's server (and its channel for agent threads) belongs to the demo community.
+  if [ -n "${DISCORD_FAKE_STARTED:-}" ]; then
+    status=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT "$WEB_URL/api/v1/admin/communities/demo/discord" \
+      -H "Authorization: Bearer $FREESIDE_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+      -d '{"guild_id":"200000000000000001","agent_channel_id":"200000000000000002"}')
+    case "$status" in
+      2??) log "the fake Discord's server is the demo community's" ;;
+      *) die "connecting the fake Discord's server to the demo community answered HTTP $status" ;;
+    esac
+  fi
 }
 
 print_walkthrough() {
+  local discord="the real Discord (DISCORD_BOT_TOKEN is set); interactions endpoint $WEB_URL/api/discord/interactions"
+  [ -z "${DISCORD_FAKE_STARTED:-}" ] || discord="fake Discord on $DISCORD_FAKE_URL   (REST + gateway; signs the slash commands it sends)"
   cat <<EOF
 
   Freeside is running.
@@ -337,6 +381,7 @@ print_walkthrough() {
     Health         $WEB_URL/health
     OpenAPI        $WEB_URL/openapi/v1.json
     finn stand-in  $FINN_URL/v1/health   (verifies Freeside's S2S tokens against the JWKS above)
+    Discord        $discord
     Metrics        $MANAGEMENT_URL/metrics   (management listener, loopback only)
     Admin token    in .freeside/admin-token  (platform admin bearer token; keep it private)
 
@@ -370,7 +415,21 @@ print_walkthrough() {
     curl -s -X POST ${TELEGRAM_API_URL:-\$FAKE}/fake/users/42/messages -d '{"text":"/agent demo 1"}'
     curl -s -X POST ${TELEGRAM_API_URL:-\$FAKE}/fake/users/42/messages -d '{"text":"hello"}'
 
-  Ctrl-C stops Freeside, the finn stand-in, the fake Bot API, anvil, Redis and PostgreSQL.
+EOF
+  if [ -n "${DISCORD_FAKE_STARTED:-}" ]; then cat <<EOF
+  Discord (fake Discord on $DISCORD_FAKE_URL; user 300000000000000001 in server 200000000000000001, the demo
+  community's; each /fake/interactions call waits for Freeside's answer and prints it as "reply"; docs/discord.md):
+    curl -s -X POST $DISCORD_FAKE_URL/fake/interactions -d '{"command":"verify"}'
+    node tools/chain/chain.mjs link --key $DEMO_KEY --url LINK_URL_FROM_THE_REPLY   # or open it in a browser with a wallet
+    curl -s -X POST $DISCORD_FAKE_URL/fake/interactions -d '{"command":"my-agent","options":{"token_id":"1"}}'
+    curl -s $DISCORD_FAKE_URL/fake/channels                                          # the agent thread's id
+    curl -s -X POST $DISCORD_FAKE_URL/fake/messages -d '{"channel_id":"THREAD_ID","content":"hello"}'
+    curl -s $DISCORD_FAKE_URL/fake/channels/THREAD_ID/messages                       # the bot's streamed reply
+
+EOF
+  fi
+  cat <<EOF
+  Ctrl-C stops Freeside, the finn stand-in, the fake Bot API and fake Discord, anvil, Redis and PostgreSQL.
 EOF
 }
 

@@ -10,6 +10,7 @@
 //   transfer    --rpc URL --key PRIVKEY --contract ADDR --to ADDR --token N [--unsafe]
 //   demo        --rpc URL
 //   siwe-login  --base-url URL --key PRIVKEY [--chain-id 31337] [--nonce N --dry-run]
+//   link        --url LINK_URL --key PRIVKEY [--chain-id 31337]
 //   sign        --key PRIVKEY --message-file FILE
 //
 // --key may be omitted if FREESIDE_CHAIN_KEY is set in the environment.
@@ -319,6 +320,7 @@ const COMMON = {
   to: { type: 'string' },
   token: { type: 'string' },
   'base-url': { type: 'string' },
+  url: { type: 'string' },
   'chain-id': { type: 'string' },
   nonce: { type: 'string' },
   'issued-at': { type: 'string' },
@@ -336,6 +338,7 @@ const USAGE = `usage: node chain.mjs <command> [options]
   transfer   --rpc URL --key PRIVKEY --contract ADDR --to ADDR --token N [--unsafe]
   demo       --rpc URL
   siwe-login --base-url URL --key PRIVKEY [--chain-id 31337] [--nonce N --dry-run] [--issued-at T]
+  link       --url LINK_URL --key PRIVKEY [--chain-id 31337]
   sign       --key PRIVKEY --message-file FILE
 Each command prints one JSON line to stdout; logs go to stderr.`;
 
@@ -429,6 +432,26 @@ async function main(argv) {
       const { message, signature, address } = await signSiwe({ baseUrl, key, chainId, nonce, issuedAt: values['issued-at'] });
       log(`signing in as ${address}`);
       out(await httpJson('POST', `${base}/api/v1/auth/siwe`, { message, signature }));
+      return 0;
+    }
+    case 'link': {
+      // What the /link/{token} page does in a browser, for a terminal: sign the EIP-4361 message that
+      // names the link (Request ID = its token) and complete it (docs/linking.md).
+      const url = new URL(need(values, 'url'));
+      const token = url.pathname.split('/').pop();
+      const chainId = Number(values['chain-id'] ?? '31337');
+      if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new UsageError('--chain-id must be a positive integer');
+      const base = `${url.protocol}//${url.host}`;
+      const link = await httpJson('GET', `${base}/api/v1/links/${token}`);
+      const { nonce } = await httpJson('GET', `${base}/api/v1/auth/nonce`);
+      const { Wallet } = await ethersLib();
+      const wallet = new Wallet(keyOf(values));
+      const message = buildSiweMessage({
+        domain: url.host, address: wallet.address, statement: link.statement, uri: `${base}${url.pathname}`, chainId, nonce,
+        issuedAt: isoNow(), expirationTime: isoNow(new Date(Date.now() + 10 * 60_000)),
+      }) + `\nRequest ID: ${token}`;
+      log(`linking ${link.platform} to ${wallet.address}`);
+      out(await httpJson('POST', `${base}/api/v1/links/${token}`, { message, signature: await wallet.signMessage(message) }));
       return 0;
     }
     case 'sign': {

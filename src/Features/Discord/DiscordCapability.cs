@@ -4,6 +4,7 @@ using Freeside.Features.Discord.Client;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Quartz;
 
 namespace Freeside.Features.Discord;
 
@@ -37,5 +38,6 @@ public sealed class DiscordCapability : ICapability
         services.AddHostedService(provider => provider.GetRequiredService<DiscordGateway>());
         services.AddSingleton<DiscordWriteWorker>();
         services.AddHostedService(provider => provider.GetRequiredService<DiscordWriteWorker>());
+        services.ConfigureAllQuartzSchedulers(DiscordJobs.Schedule);
     }
 }

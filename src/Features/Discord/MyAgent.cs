@@ -58,6 +58,11 @@ public static class MyAgent
                 return new DiscordReply("Link your wallet first with /verify, then try /my-agent again.");
             }
 
+            if (linked.Value.IsStale(time.GetUtcNow()))
+            {
+                return new DiscordReply(StaleLink.Explanation(linked.Value.VerifiedAt!.Value, "try /my-agent again"));
+            }
+
             var community = await db.CommunityBySlugAsync(guild.CommunitySlug, cancellationToken);
             if (!community.IsSuccess)
             {

@@ -28,6 +28,7 @@ public static class ThreadMessage
         Ignored,
         Duplicate,
         Revoked,
+        Refused,
         Answered,
         Failed,
     }
@@ -56,6 +57,15 @@ public static class ThreadMessage
             }
 
             var linked = await mediator.Send(new FindLinkedWallet.Query(LinkPlatform.Discord, request.AuthorId), cancellationToken);
+            if (linked is { IsSuccess: true, Value.VerifiedAt: { } verifiedAt } && linked.Value.IsStale(time.GetUtcNow()))
+            {
+                // Refused, never silent: the thread stays open, so a re-verified link is answered here again.
+                var refusal = DiscordWrite.Create("community:" + slug, HttpMethod.Post, $"channels/{request.ChannelId}/messages",
+                    new MessagePayload(StaleLink.Explanation(verifiedAt, "write here again")), time.GetUtcNow(), "stale:" + request.MessageId);
+                var refused = await mediator.Send(new QueueWrites.Command([refusal]), cancellationToken);
+                return refused.IsSuccess || refused.Error is AlreadyExists ? Outcome.Refused : refused.Error!;
+            }
+
             var holds = linked is { IsSuccess: true, Value.Wallet: { } wallet }
                 ? await mediator.Send(new CheckHolder.Query(slug, thread.TokenId, wallet), cancellationToken)
                 : Result<OwnedAgent>.Failure(new AccessDenied("No wallet is linked."));
@@ -274,4 +284,12 @@ public sealed class DiscordWriteAwaiter(NpgsqlDataSource dataSource)
             return null;
         }
     }
+}
+
+/// <summary>What a user whose wallet link has not been verified for 48 h is told, in a thread and by /my-agent.</summary>
+public static class StaleLink
+{
+    public static string Explanation(DateTimeOffset verifiedAt, string then) =>
+        $"Your wallet link was last verified on chain <t:{verifiedAt.ToUnixTimeSeconds()}:R>, more than 48 hours ago, so I cannot act on it for now. "
+        + $"Run /verify to link your wallet again (or wait for the next daily check, if your wallet still holds the NFT), then {then}.";
 }

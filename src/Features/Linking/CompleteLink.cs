@@ -113,9 +113,10 @@ public static class CompleteLink
             link.Wallet = wallet;
             var platform = link.Platform.ToWire();
             await db.Database.ExecuteSqlAsync($"""
-                INSERT INTO wallet_links (platform, external_user_id, wallet, linked_at)
-                VALUES ({platform}, {link.ExternalUserId}, {wallet}, {now})
-                ON CONFLICT (platform, external_user_id) DO UPDATE SET wallet = excluded.wallet, linked_at = excluded.linked_at
+                INSERT INTO wallet_links (platform, external_user_id, wallet, linked_at, verified_at)
+                VALUES ({platform}, {link.ExternalUserId}, {wallet}, {now}, {now})
+                ON CONFLICT (platform, external_user_id) DO UPDATE
+                    SET wallet = excluded.wallet, linked_at = excluded.linked_at, verified_at = excluded.verified_at, checked_at = NULL
                 """, cancellationToken);
             notifications.Add(new WalletLinked(link.Platform, link.ExternalUserId, proven.Value.Address));
             return new View(platform, proven.Value.Address.ToChecksumString(), now);

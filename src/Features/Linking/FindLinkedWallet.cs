@@ -13,7 +13,12 @@ public static class FindLinkedWallet
 {
     public sealed record Query(LinkPlatform Platform, string ExternalUserId) : IQuery<View>;
 
-    public sealed record View(EthereumAddress? Wallet, DateTimeOffset? LinkedAt);
+    /// <param name="VerifiedAt">The last /verify or successful re-verification on chain.</param>
+    public sealed record View(EthereumAddress? Wallet, DateTimeOffset? LinkedAt, DateTimeOffset? VerifiedAt = null)
+    {
+        /// <summary>Linked, but not verified for more than <see cref="WalletLink.StaleAfter"/>: the user must re-run /verify.</summary>
+        public bool IsStale(DateTimeOffset now) => VerifiedAt is { } verified && WalletLink.IsStale(verified, now);
+    }
 
     public sealed class Validator : AbstractValidator<Query>
     {
@@ -32,7 +37,7 @@ public static class FindLinkedWallet
                 .SingleOrDefaultAsync(l => l.Platform == request.Platform && l.ExternalUserId == request.ExternalUserId, cancellationToken);
             return link is null
                 ? new View(null, null)
-                : new View(EthereumAddress.FromBytes(Convert.FromHexString(link.Wallet.AsSpan(2))), link.LinkedAt);
+                : new View(EthereumAddress.FromBytes(Convert.FromHexString(link.Wallet.AsSpan(2))), link.LinkedAt, link.VerifiedAt);
         }
     }
 }

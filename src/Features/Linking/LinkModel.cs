@@ -71,6 +71,12 @@ public sealed class LinkRequest
 /// <summary>The wallet a chat user has proven they control; the latest proof wins.</summary>
 public sealed class WalletLink
 {
+    /// <summary>How often a link is re-verified on chain (docs/discord.md, "Re-verification").</summary>
+    public static readonly TimeSpan ReverifyEvery = TimeSpan.FromHours(24);
+
+    /// <summary>A link not verified for this long lets its user do nothing until re-verified or re-linked: two missed days, so one chain outage costs no one access.</summary>
+    public static readonly TimeSpan StaleAfter = TimeSpan.FromHours(48);
+
     public LinkPlatform Platform { get; init; }
 
     public string ExternalUserId { get; init; } = "";
@@ -78,6 +84,14 @@ public sealed class WalletLink
     public string Wallet { get; set; } = "";
 
     public DateTimeOffset LinkedAt { get; set; }
+
+    /// <summary>The last /verify or successful re-verification.</summary>
+    public DateTimeOffset VerifiedAt { get; set; }
+
+    /// <summary>The last time the re-verification job looked at this link, whatever the chain answered.</summary>
+    public DateTimeOffset? CheckedAt { get; set; }
+
+    public static bool IsStale(DateTimeOffset verifiedAt, DateTimeOffset now) => now - verifiedAt > StaleAfter;
 }
 
 internal sealed class LinkRequestConfiguration : IEntityTypeConfiguration<LinkRequest>

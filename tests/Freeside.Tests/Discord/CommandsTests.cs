@@ -5,6 +5,7 @@ using Freeside.Features.Discord;
 using Freeside.Features.Payments;
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
+using Freeside.DiscordFake;
 
 namespace Freeside.Tests.Discord;
 

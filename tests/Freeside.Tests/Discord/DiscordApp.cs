@@ -1,4 +1,5 @@
 using Freeside.Tests.Infrastructure;
+using Freeside.DiscordFake;
 
 namespace Freeside.Tests.Discord;
 

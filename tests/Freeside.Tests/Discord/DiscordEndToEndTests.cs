@@ -7,6 +7,7 @@ using Freeside.Features.Discord;
 using Freeside.Tests.Identity;
 using Freeside.Tests.Inference;
 using Freeside.Tests.Infrastructure;
+using Freeside.DiscordFake;
 
 namespace Freeside.Tests.Discord;
 

@@ -5,6 +5,7 @@ using MediatR;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Freeside.DiscordFake;
 
 namespace Freeside.Tests.Discord;
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Freeside.Features.Discord.Client;
 using NSec.Cryptography;
+using Freeside.DiscordFake;
 
 namespace Freeside.Tests.Discord;
 

@@ -1,4 +1,5 @@
 using Freeside.Features.Discord.Client;
+using Freeside.DiscordFake;
 
 namespace Freeside.Tests.Discord.Client;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Freeside.Features.Discord.Client;
+using Freeside.DiscordFake;
 
 namespace Freeside.Tests.Discord.Client;
 

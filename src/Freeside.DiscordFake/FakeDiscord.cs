@@ -10,38 +10,58 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using NSec.Cryptography;
 
-namespace Freeside.Tests.Discord;
+namespace Freeside.DiscordFake;
 
 /// <summary>
-/// Discord for tests, on a real loopback port: the REST routes Freeside uses (any route is accepted and
-/// recorded; messages and threads get ids), per-route buckets with X-RateLimit-* headers and a 429
-/// for any request sent into an empty bucket, the global limit (more than <see cref="GlobalLimit"/>
-/// requests in one second → 429), failures and 429s on demand, the gateway (hello, identify, heartbeat,
-/// dispatch, resume with replay, reconnect, invalid session) and Ed25519-signed interactions.
+/// Discord on a real loopback port, for the tests and for `./build.sh run` without a bot token: the REST
+/// routes Freeside uses (any route is accepted and recorded; messages and threads get ids), per-route
+/// buckets with X-RateLimit-* headers and a 429 for any request sent into an empty bucket, the global
+/// limit (more than <see cref="GlobalLimit"/> requests in one second → 429), failures and 429s on demand,
+/// the gateway (hello, identify, heartbeat, dispatch, resume with replay, reconnect, invalid session) and
+/// Ed25519-signed interactions. Operator routes under /fake/ play a Discord user for people trying
+/// Freeside by curl: a signed slash command, a message in a thread, what the bot wrote.
 /// </summary>
 public sealed class FakeDiscord : IAsyncDisposable
 {
     public const string ApplicationId = "100000000000000001";
     public const string BotToken = "fake-bot-token";
 
+    /// <summary>The server, channel and user the operator routes use unless told otherwise (`./build.sh run` connects the demo community to this server).</summary>
+    public const string DemoGuildId = "200000000000000001";
+    public const string DemoChannelId = "200000000000000002";
+    public const string DemoUserId = "300000000000000001";
+
+    /// <summary>Every permission Freeside checks for threads (Read Message History, Manage Threads, Create Public/Private Threads, Send Messages in Threads).</summary>
+    public const long ThreadPermissions = (1L << 16) | (1L << 34) | (1L << 35) | (1L << 36) | (1L << 38);
+
     private readonly WebApplication _app;
+    private readonly Uri? _interactionsUrl;
+    private readonly HttpClient _interactionsClient = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, string>> _channels = new();
+    private readonly ConcurrentDictionary<string, string> _threads = new();
+    // Snowflakes from the clock, as Discord's are: a restarted fake must not hand out ids Freeside has
+    // already seen (an interaction id is a dedupe key of its answer; a thread id is unique per database).
+    private long _interactionIds = Snowflake();
     private readonly Key _key = Key.Create(SignatureAlgorithm.Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
     private readonly ConcurrentDictionary<string, (int Remaining, DateTimeOffset ResetAt)> _buckets = new();
     private readonly Queue<DateTimeOffset> _recent = new();
     private readonly object _gate = new();
-    private long _ids = 900_000_000_000_000_000;
+    private long _ids = Snowflake() + (1L << 21);
     private int _failNext;
     private int _failStatus = 500;
     private int _rateLimitNext;
     private int _sent429;
     private int _maxPerSecond;
 
-    private FakeDiscord(WebApplication app)
+    private FakeDiscord(WebApplication app, Uri? interactionsUrl)
     {
         _app = app;
+        _interactionsUrl = interactionsUrl;
     }
 
     public Uri Url { get; private set; } = null!;
@@ -68,15 +88,26 @@ public sealed class FakeDiscord : IAsyncDisposable
 
     public Gateway GatewayServer { get; } = new();
 
-    public static async Task<FakeDiscord> StartAsync()
+    /// <param name="url">Where to listen; port 0 picks a free one.</param>
+    /// <param name="interactionsUrl">Freeside's POST /api/discord/interactions, for the operator route that sends slash commands.</param>
+    public static async Task<FakeDiscord> StartAsync(string url = "http://127.0.0.1:0", Uri? interactionsUrl = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls(url);
         var app = builder.Build();
-        var fake = new FakeDiscord(app);
+        var fake = new FakeDiscord(app, interactionsUrl);
         app.UseWebSockets();
         app.Map("/gateway", fake.GatewayServer.AcceptAsync);
         app.Map("/api/v10/{**path}", fake.RestAsync);
+        app.MapGet("/fake/public-key", () => Results.Json(new { public_key = fake.PublicKeyHex, application_id = ApplicationId }));
+        app.MapPost("/fake/interactions", (Func<HttpContext, Task<IResult>>)fake.OperatorInteractionAsync);
+        app.MapPost("/fake/messages", (Func<HttpContext, Task<IResult>>)fake.OperatorMessageAsync);
+        app.MapGet("/fake/channels", () => Results.Json(fake._threads.Select(t => new { id = t.Key, parent_id = t.Value })));
+        app.MapGet("/fake/channels/{channelId}/messages", (string channelId) =>
+            Results.Json(fake.MessagesIn(channelId).Select(m => new { id = m.Id, content = m.Content })));
+        // A connected gateway session is a request that never ends; without this a SIGTERM waits out the host's shutdown timeout.
+        app.Lifetime.ApplicationStopping.Register(fake.GatewayServer.Dispose);
         await app.StartAsync();
         fake.Url = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
         return fake;
@@ -181,11 +212,126 @@ public sealed class FakeDiscord : IAsyncDisposable
 
         var id = Interlocked.Increment(ref _ids).ToString(CultureInfo.InvariantCulture);
         var channel = path.StartsWith("channels/", StringComparison.Ordinal) ? path.Split('/')[1] : "0";
+        Remember(http.Request.Method, path, body, id);
         await http.Response.WriteAsJsonAsync(new { id, channel_id = path.EndsWith("/threads", StringComparison.Ordinal) ? channel : channel, type = 0 });
+    }
+
+    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+
+    private static long Snowflake() => (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1_420_070_400_000L) << 22;
+
+    /// <summary>The current text of each message the bot wrote in a channel (a thread included), oldest first.</summary>
+    public IReadOnlyList<(string Id, string Content)> MessagesIn(string channelId) =>
+        _channels.TryGetValue(channelId, out var messages)
+            ? [.. messages.OrderBy(m => long.Parse(m.Key, CultureInfo.InvariantCulture)).Select(m => (m.Key, m.Value))]
+            : [];
+
+    private void Remember(string method, string path, string body, string id)
+    {
+        var parts = path.Split('/');
+        if (parts is ["channels", var parent, "threads"] && method == "POST")
+        {
+            _threads[id] = parent;
+            return;
+        }
+
+        if (parts is not ["channels", var channel, "messages", ..] || method is not ("POST" or "PATCH"))
+        {
+            return;
+        }
+
+        var content = body.Length > 0 && JsonNode.Parse(body)?["content"]?.GetValue<string>() is { } text ? text : "";
+        var messages = _channels.GetOrAdd(channel, _ => new ConcurrentDictionary<string, string>());
+        if (parts.Length == 3 && method == "POST")
+        {
+            messages[id] = content;
+        }
+        else if (parts.Length == 4 && method == "PATCH")
+        {
+            messages[parts[3]] = content;
+        }
+    }
+
+    /// <summary>
+    /// POST /fake/interactions {"command", "user_id"?, "guild_id"?, "channel_id"?, "options"?: {name: value}}: a slash
+    /// command signed with this fake's key, sent to Freeside, and — once Freeside edits its deferred answer — that answer.
+    /// </summary>
+    private async Task<IResult> OperatorInteractionAsync(HttpContext http)
+    {
+        if (_interactionsUrl is null)
+        {
+            return Results.Problem("Start the fake with DISCORD_FAKE_INTERACTIONS_URL (Freeside's /api/discord/interactions).", statusCode: 409);
+        }
+
+        var request = await JsonNode.ParseAsync(http.Request.Body) as JsonObject;
+        if (request?["command"]?.GetValue<string>() is not { Length: > 0 } command)
+        {
+            return Results.Problem("The body needs \"command\", e.g. {\"command\": \"verify\"}.", statusCode: 400);
+        }
+
+        var user = request["user_id"]?.GetValue<string>() ?? DemoUserId;
+        var token = "fake-interaction-" + Guid.NewGuid().ToString("N");
+        var options = (request["options"] as JsonObject ?? []).Select(o => (JsonNode)new JsonObject
+        {
+            ["name"] = o.Key, ["type"] = 3, ["value"] = o.Value?.ToString() ?? "",
+        }).ToArray();
+        var body = Encoding.UTF8.GetBytes(new JsonObject
+        {
+            ["id"] = Interlocked.Increment(ref _interactionIds).ToString(CultureInfo.InvariantCulture),
+            ["type"] = 2,
+            ["application_id"] = ApplicationId,
+            ["token"] = token,
+            ["guild_id"] = request["guild_id"]?.GetValue<string>() ?? DemoGuildId,
+            ["channel_id"] = request["channel_id"]?.GetValue<string>() ?? DemoChannelId,
+            ["app_permissions"] = ThreadPermissions.ToString(CultureInfo.InvariantCulture),
+            ["member"] = new JsonObject { ["user"] = new JsonObject { ["id"] = user, ["username"] = "user-" + user } },
+            ["data"] = new JsonObject { ["id"] = "1", ["name"] = command, ["options"] = new JsonArray(options) },
+        }.ToJsonString());
+        var (timestamp, signature) = Sign(body);
+        using var post = new HttpRequestMessage(HttpMethod.Post, _interactionsUrl) { Content = new ByteArrayContent(body) };
+        post.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        post.Headers.Add("X-Signature-Ed25519", signature);
+        post.Headers.Add("X-Signature-Timestamp", timestamp);
+        using var answer = await _interactionsClient.SendAsync(post, http.RequestAborted);
+        var immediate = await answer.Content.ReadAsStringAsync(http.RequestAborted);
+        var original = $"webhooks/{ApplicationId}/{token}/messages/@original";
+        string? reply = null;
+        for (var i = 0; i < 300 && answer.IsSuccessStatusCode && reply is null; i++)
+        {
+            reply = _requests.FirstOrDefault(r => r.Path == original && r.Status == 200) is { } edit
+                ? JsonNode.Parse(edit.Body)?["content"]?.GetValue<string>() ?? ""
+                : null;
+            if (reply is null)
+            {
+                await Task.Delay(100, http.RequestAborted);
+            }
+        }
+
+        return Results.Json(new { status = (int)answer.StatusCode, response = JsonNode.Parse(immediate.Length > 0 ? immediate : "null"), reply });
+    }
+
+    /// <summary>POST /fake/messages {"channel_id", "content", "author_id"?, "guild_id"?}: a MESSAGE_CREATE on the gateway, as a user writing in a thread.</summary>
+    private async Task<IResult> OperatorMessageAsync(HttpContext http)
+    {
+        var request = await JsonNode.ParseAsync(http.Request.Body) as JsonObject;
+        if (request?["channel_id"]?.GetValue<string>() is not { Length: > 0 } channel || request["content"]?.GetValue<string>() is not { Length: > 0 } content)
+        {
+            return Results.Problem("The body needs \"channel_id\" (a thread's id, see GET /fake/channels) and \"content\".", statusCode: 400);
+        }
+
+        var author = request["author_id"]?.GetValue<string>() ?? DemoUserId;
+        var id = Interlocked.Increment(ref _ids).ToString(CultureInfo.InvariantCulture);
+        await GatewayServer.DispatchAsync("MESSAGE_CREATE", new JsonObject
+        {
+            ["id"] = id, ["channel_id"] = channel, ["guild_id"] = request["guild_id"]?.GetValue<string>() ?? DemoGuildId, ["content"] = content,
+            ["author"] = new JsonObject { ["id"] = author, ["username"] = "user-" + author },
+        });
+        return Results.Json(new { id, delivered = GatewayServer.Connected });
     }
 
     public async ValueTask DisposeAsync()
     {
+        _interactionsClient.Dispose();
         GatewayServer.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
@@ -200,6 +346,7 @@ public sealed class FakeDiscord : IAsyncDisposable
         private readonly List<(long Seq, string Name, JsonNode Data)> _sent = [];
         private readonly SemaphoreSlim _sendGate = new(1, 1);
         private readonly CancellationTokenSource _stopping = new();
+        private int _disposed;
         private WebSocket? _socket;
         private long _seq;
         private TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -219,6 +366,9 @@ public sealed class FakeDiscord : IAsyncDisposable
 
         /// <summary>Completes when a session is identified or resumed.</summary>
         public Task Ready => _ready.Task;
+
+        /// <summary>Whether a client holds the gateway connection now.</summary>
+        public bool Connected => _socket is { State: WebSocketState.Open };
 
         public async Task AcceptAsync(HttpContext http)
         {
@@ -348,6 +498,11 @@ public sealed class FakeDiscord : IAsyncDisposable
 
         public void Dispose()
         {
+            if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            {
+                return;
+            }
+
             _stopping.Cancel();
             _socket?.Abort();
             _stopping.Dispose();
