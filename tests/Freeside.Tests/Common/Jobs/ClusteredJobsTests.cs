@@ -52,7 +52,7 @@ public sealed class ClusteredJobsTests : IAsyncLifetime
         await WaitUntilAsync(async () => await CheckedInAsync() == 2, "both hosts checked in to one cluster");
         var stored = await _database.ScalarAsync<string>("SELECT string_agg(trigger_name, ',' ORDER BY trigger_name) FROM qrtz_triggers");
         stored.ShouldNotBeNull().Split(',').ShouldBe(
-            ["identity.purge-expired", "identity.rotate-signing-key", "ledger-audit-conservation", "ledger-expire-lots", "ledger-release-orphaned-holds", "payments-reconcile", "telegram-purge-updates", "test.counting"],
+            ["discord-reverify-links", "identity.purge-expired", "identity.rotate-signing-key", "ledger-audit-conservation", "ledger-expire-lots", "ledger-release-orphaned-holds", "payments-reconcile", "telegram-purge-updates", "test.counting"],
             "the capabilities' triggers live in the shared job store, once");
 
         await WaitUntilAsync(() => _log.Count >= 12, "12 firings");
