@@ -28,16 +28,31 @@ public static class QueueWrites
 
     internal sealed class Handler(FreesideDb db, DiscordWriteSignal signal) : IRequestHandler<Command, Result<int>>
     {
+        /// <summary>One statement: a dedupe key already queued (by anyone, even concurrently) is skipped by ON CONFLICT, not by a read first.</summary>
         public async Task<Result<int>> Handle(Command request, CancellationToken cancellationToken)
         {
-            var keys = request.Writes.Where(w => w.DedupeKey is not null).Select(w => w.DedupeKey!).ToList();
-            var known = keys.Count == 0 ? [] : await db.Set<DiscordWrite>().AsNoTracking()
-                .Where(w => w.DedupeKey != null && keys.Contains(w.DedupeKey)).Select(w => w.DedupeKey!).ToListAsync(cancellationToken);
-            var fresh = request.Writes.Where(w => w.DedupeKey is null || !known.Contains(w.DedupeKey))
-                .DistinctBy(w => w.DedupeKey ?? w.Id.ToString()).ToList();
-            db.Set<DiscordWrite>().AddRange(fresh);
-            signal.Notify();
-            return fresh.Count;
+            var writes = request.Writes.DistinctBy(w => w.DedupeKey ?? w.Id.ToString()).ToList();
+            var ids = writes.Select(w => w.Id).ToArray();
+            var keys = writes.Select(w => w.DedupeKey).ToArray();
+            var origins = writes.Select(w => w.Origin).ToArray();
+            var methods = writes.Select(w => w.Method).ToArray();
+            var paths = writes.Select(w => w.Path).ToArray();
+            var bodies = writes.Select(w => w.Body).ToArray();
+            var due = writes.Select(w => w.NextAttemptAt.ToUniversalTime()).ToArray();
+            var created = writes.Select(w => w.CreatedAt.ToUniversalTime()).ToArray();
+            var queued = await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO discord_writes (id, dedupe_key, origin, method, path, body, status, attempts, next_attempt_at, created_at)
+                SELECT w.id, w.dedupe_key, w.origin, w.method, w.path, w.body, 'pending', 0, w.next_attempt_at, w.created_at
+                FROM unnest({ids}, {keys}, {origins}, {methods}, {paths}, {bodies}, {due}, {created})
+                    AS w(id, dedupe_key, origin, method, path, body, next_attempt_at, created_at)
+                ON CONFLICT (dedupe_key) DO NOTHING
+                """, cancellationToken);
+            if (queued > 0)
+            {
+                signal.Notify();
+            }
+
+            return queued;
         }
     }
 }

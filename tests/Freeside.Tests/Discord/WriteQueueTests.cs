@@ -35,6 +35,19 @@ public sealed class WriteQueueTests(DiscordApp app) : IClassFixture<DiscordApp>
     }
 
     [Fact]
+    public async Task QueuedWrite_SameDedupeKeyFromTwentyAtOnce_OneQueuedAndNoneFails()
+    {
+        // A gateway event replayed to several replicas at once: each must answer, one write must be queued.
+        var key = "event:race:" + Guid.NewGuid().ToString("N");
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Task.Run(() => app.SendAsync(new QueueWrites.Command([Message("1099", "once", key)])))));
+
+        results.ShouldAllBe(r => r.IsSuccess);
+        results.Sum(r => r.Value).ShouldBe(1);
+        (await app.Database.ScalarAsync<long>($"SELECT count(*) FROM discord_writes WHERE dedupe_key = '{key}'")).ShouldBe(1);
+    }
+
+    [Fact]
     public async Task QueuedWrite_DiscordKeepsFailing_RetriedThenDeadLetterForAdmin()
     {
         var write = Message("1003", "doomed");
