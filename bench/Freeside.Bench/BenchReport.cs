@@ -37,6 +37,8 @@ public sealed class BenchReport(string name)
                 ["os"] = RuntimeInformation.OSDescription,
                 ["runtime"] = RuntimeInformation.FrameworkDescription,
                 ["cpu"] = CpuModel(),
+                // Other work on the machine moves every figure; the 1/5/15-minute load averages as the run ends.
+                ["load_average"] = File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown",
             },
             ["parameters"] = Parameters,
             ["targets_met"] = MeetsTargets,
