@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
@@ -45,6 +46,7 @@ public sealed class ChatSocket(
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Session? _session = session;
     private Task _chat = Task.CompletedTask;
+    private SocketSink? _sink;
     private long _lastActivity;
     private bool _draining;
     private bool _closing;
@@ -57,7 +59,6 @@ public sealed class ChatSocket(
     public async Task RunAsync(CancellationToken aborted)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, _life.Token);
-        var buffer = new byte[MaxFrameBytes];
         string? seat = null;
         hub.Add(this);
         try
@@ -67,7 +68,7 @@ public sealed class ChatSocket(
                 // Closing (not cancelling the receive, which would abort the connection) so the browser learns why.
                 await using var authDeadline = new Timer(_ => _ = CloseAsync(ChatClose.Unauthenticated, "Sign in first: no session cookie and no auth message."),
                     null, AuthWithin, Timeout.InfiniteTimeSpan);
-                _session = await AuthenticateFromFirstMessageAsync(buffer, linked.Token);
+                _session = await AuthenticateFromFirstMessageAsync(linked.Token);
                 if (_session is null)
                 {
                     return;
@@ -87,7 +88,7 @@ public sealed class ChatSocket(
             await SendAsync(new { type = "welcome", wallet = _session.Address.ToChecksumString(), slug, token_id = tokenId,
                 max_message_chars = MaxMessageChars, max_frame_bytes = MaxFrameBytes, idle_seconds = (int)settings.IdleTimeout.TotalSeconds }, linked.Token);
             var watchdog = WatchAsync(wallet, linked.Token);
-            await ReadLoopAsync(buffer, linked.Token);
+            await ReadLoopAsync(linked.Token);
             await _life.CancelAsync();
             await watchdog.ContinueWith(_ => { }, TaskScheduler.Default);
         }
@@ -110,14 +111,14 @@ public sealed class ChatSocket(
                 await CloseAsync(ChatClose.Normal, "bye");
             }
 
-            await AwaitCloseReplyAsync(buffer);
+            await AwaitCloseReplyAsync();
             _done.TrySetResult();
         }
     }
 
-    private async Task<Session?> AuthenticateFromFirstMessageAsync(byte[] buffer, CancellationToken cancellationToken)
+    private async Task<Session?> AuthenticateFromFirstMessageAsync(CancellationToken cancellationToken)
     {
-        var text = await ReceiveTextAsync(buffer, cancellationToken);
+        var text = await ReceiveTextAsync(cancellationToken);
         if (text is null || _closing)
         {
             return null;
@@ -146,11 +147,11 @@ public sealed class ChatSocket(
         return found;
     }
 
-    private async Task ReadLoopAsync(byte[] buffer, CancellationToken cancellationToken)
+    private async Task ReadLoopAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            var text = await ReceiveTextAsync(buffer, cancellationToken);
+            var text = await ReceiveTextAsync(cancellationToken);
             if (text is null)
             {
                 return;
@@ -221,18 +222,24 @@ public sealed class ChatSocket(
 
         if (!_chat.IsCompleted)
         {
-            await ErrorAsync("busy", "Wait for the answer before sending the next message.", cancellationToken);
-            return;
+            if (_sink is not { Ended: true })
+            {
+                await ErrorAsync("busy", "Wait for the answer before sending the next message.", cancellationToken);
+                return;
+            }
+
+            // The browser has the previous answer's end and may send at once; only that chat's mirroring and clean-up remain.
+            await _chat;
         }
 
         Touch();
         await hub.MirrorAsync(this, JsonSerializer.Serialize(new { type = "user", message = text, conversation_id = conversation }, Json));
-        _chat = Task.Run(() => RunChatAsync(text, conversation), CancellationToken.None);
+        var sink = _sink = new SocketSink(this);
+        _chat = Task.Run(() => RunChatAsync(sink, text, conversation), CancellationToken.None);
     }
 
-    private async Task RunChatAsync(string text, Guid? conversation)
+    private async Task RunChatAsync(SocketSink sink, string text, Guid? conversation)
     {
-        var sink = new SocketSink(this);
         try
         {
             await using var scope = scopes.CreateAsyncScope();
@@ -303,9 +310,10 @@ public sealed class ChatSocket(
     }
 
     /// <summary>Completes the closing handshake the server started, so the close frame is not lost to a reset connection.</summary>
-    private async Task AwaitCloseReplyAsync(byte[] buffer)
+    private async Task AwaitCloseReplyAsync()
     {
         using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var buffer = ArrayPool<byte>.Shared.Rent(MaxFrameBytes);
         try
         {
             while (socket.State == WebSocketState.CloseSent)
@@ -317,46 +325,82 @@ public sealed class ChatSocket(
         {
             // The peer never answered; the connection is dropped.
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>Null when the peer closed; the whole message otherwise. Closes (and returns null) on a frame too big or binary.</summary>
-    private async Task<string?> ReceiveTextAsync(byte[] buffer, CancellationToken cancellationToken)
+    private async Task<string?> ReceiveTextAsync(CancellationToken cancellationToken)
     {
-        var length = 0;
-        while (true)
+        // An idle socket holds no receive buffer (a thousand idle sockets would hold 4 MB for nothing): a zero-byte receive
+        // waits for the next frame, and a pooled buffer is rented only while a message is read.
+        var waited = await socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+        if (!await AcceptableAsync(waited))
         {
-            if (length == buffer.Length)
-            {
-                await CloseAsync(ChatClose.TooBig, $"A message may be at most {MaxFrameBytes} bytes.");
-                return null;
-            }
+            return null;
+        }
 
-            var received = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
-            if (received.MessageType == WebSocketMessageType.Close)
-            {
-                return null;
-            }
+        if (waited.EndOfMessage)
+        {
+            return "";
+        }
 
-            if (received.MessageType == WebSocketMessageType.Binary)
+        var buffer = ArrayPool<byte>.Shared.Rent(MaxFrameBytes);
+        try
+        {
+            var length = 0;
+            while (true)
             {
-                await CloseAsync(ChatClose.Binary, "Only text (JSON) messages are accepted.");
-                return null;
-            }
-
-            length += received.Count;
-            if (received.EndOfMessage)
-            {
-                try
+                if (length == MaxFrameBytes)
                 {
-                    return new UTF8Encoding(false, true).GetString(buffer, 0, length);
-                }
-                catch (DecoderFallbackException)
-                {
-                    await CloseAsync(ChatClose.BadData, "Messages must be UTF-8 JSON.");
+                    await CloseAsync(ChatClose.TooBig, $"A message may be at most {MaxFrameBytes} bytes.");
                     return null;
+                }
+
+                var received = await socket.ReceiveAsync(buffer.AsMemory(length, MaxFrameBytes - length), cancellationToken);
+                if (!await AcceptableAsync(received))
+                {
+                    return null;
+                }
+
+                length += received.Count;
+                if (received.EndOfMessage)
+                {
+                    try
+                    {
+                        return new UTF8Encoding(false, true).GetString(buffer, 0, length);
+                    }
+                    catch (DecoderFallbackException)
+                    {
+                        await CloseAsync(ChatClose.BadData, "Messages must be UTF-8 JSON.");
+                        return null;
+                    }
                 }
             }
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>False when the peer closed, or sent binary (closed 1003 here).</summary>
+    private async ValueTask<bool> AcceptableAsync(ValueWebSocketReceiveResult received)
+    {
+        if (received.MessageType == WebSocketMessageType.Close)
+        {
+            return false;
+        }
+
+        if (received.MessageType == WebSocketMessageType.Binary)
+        {
+            await CloseAsync(ChatClose.Binary, "Only text (JSON) messages are accepted.");
+            return false;
+        }
+
+        return true;
     }
 
     private void Touch() => Interlocked.Exchange(ref _lastActivity, time.GetTimestamp());
@@ -433,7 +477,9 @@ public sealed class ChatSocket(
     /// <summary>Writes a chat to the socket; a write to a closed socket is an <see cref="IOException"/>, which the chat service settles as a partial completion.</summary>
     private sealed class SocketSink(ChatSocket owner) : IChatSink
     {
-        public bool Ended { get; private set; }
+        private volatile bool _ended;
+
+        public bool Ended => _ended;
 
         public Task StartAsync(Chat.Started started, CancellationToken cancellationToken) => WriteAsync(new
         {
@@ -444,7 +490,7 @@ public sealed class ChatSocket(
 
         public Task EndAsync(Chat.Ended ended, CancellationToken cancellationToken)
         {
-            Ended = true;
+            _ended = true;
             return WriteAsync(new
             {
                 type = "end",
@@ -456,7 +502,7 @@ public sealed class ChatSocket(
 
         public Task ErrorAsync(string code, string message, CancellationToken cancellationToken)
         {
-            Ended = true;
+            _ended = true;
             return WriteAsync(new { type = "error", code, message }, cancellationToken);
         }
 
