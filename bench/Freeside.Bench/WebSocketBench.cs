@@ -57,8 +57,8 @@ public static class WebSocketBench
             UseShellExecute = false,
         };
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
-        // More pooled connections than chats at once: a chat holds one connection in the budget guard's transaction while the
-        // ledger batcher takes another to reserve, so 200 chats at once on a pool of 100 (Npgsql's default) wait out the pool's timeout.
+        // More pooled connections than chats at once, so 200 chats' short reads do not queue for one (the budget guard admits at
+        // most half the pool at once, so a smaller pool is slower, not stuck).
         info.Environment["DATABASE_URL"] = new NpgsqlConnectionStringBuilder(context.AppConnectionString) { MaxPoolSize = 300, Timeout = 60 }.ConnectionString;
         info.Environment["DATABASE_MIGRATION_URL"] = context.OwnerConnectionString;
         info.Environment["FREESIDE_ADMIN_TOKEN"] = admin;

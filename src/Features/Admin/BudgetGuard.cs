@@ -4,6 +4,7 @@ using Freeside.Features.Inference;
 using Freeside.Features.Ledger;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace Freeside.Features.Admin;
 
@@ -14,9 +15,17 @@ namespace Freeside.Features.Admin;
 /// community on the budget row's lock, held until the reservation has committed, so concurrent
 /// reservations cannot pass a cap together: each one sees the holds of those admitted before it.
 /// A community without a budget takes no lock.
+/// <para>
+/// The admission transaction holds a pooled connection while the reservation itself is made on
+/// another (the ledger's batcher), so at most half the pool's connections are admitted at once; the
+/// rest wait here, in memory. Without that bound, as many chats as the pool has connections each held
+/// one, the batcher waited for a free one, and everything stalled until the pool's timeout.
+/// </para>
 /// </summary>
 public sealed class BudgetGuard(IServiceScopeFactory scopes, TimeProvider time) : IChatReservationGate
 {
+    private SemaphoreSlim? _admissions;
+
     public Task<Result<ReservationView>> ReserveAsync(Guid communityId, string wallet, long amountMicro,
         Func<Task<Result<ReservationView>>> reserve, CancellationToken cancellationToken) =>
         ReserveAsync(communityId, wallet, amountMicro, reserve, h => h.ReservationId, cancellationToken);
@@ -30,6 +39,36 @@ public sealed class BudgetGuard(IServiceScopeFactory scopes, TimeProvider time) 
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<FreesideDb>();
+        var admissions = Admissions(db);
+        await admissions.WaitAsync(cancellationToken);
+        try
+        {
+            return await AdmitAsync(db, communityId, wallet, amountMicro, reserve, reservationOf, cancellationToken);
+        }
+        finally
+        {
+            admissions.Release();
+        }
+    }
+
+    /// <summary>Half the pool (Maximum Pool Size, Npgsql's default 100), at least one.</summary>
+    internal static int AdmissionLimit(string? connectionString) =>
+        Math.Max(1, new NpgsqlConnectionStringBuilder(connectionString).MaxPoolSize / 2);
+
+    private SemaphoreSlim Admissions(FreesideDb db)
+    {
+        if (Volatile.Read(ref _admissions) is { } made)
+        {
+            return made;
+        }
+
+        var limit = AdmissionLimit(db.Database.GetConnectionString());
+        return Interlocked.CompareExchange(ref _admissions, new SemaphoreSlim(limit, limit), null) ?? _admissions!;
+    }
+
+    private async Task<Result<T>> AdmitAsync<T>(FreesideDb db, Guid communityId, string wallet, long amountMicro,
+        Func<Task<Result<T>>> reserve, Func<T, Guid> reservationOf, CancellationToken cancellationToken)
+    {
         return await db.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
         {
             await using var transaction = await db.Database.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);

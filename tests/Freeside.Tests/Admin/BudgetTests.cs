@@ -106,3 +106,39 @@ public sealed class BudgetTests(FreesideApp app) : IClassFixture<FreesideApp>
         (await app.Database.ScalarAsync<long>("SELECT count(*) FROM community_budgets WHERE community_id = @c", ("c", community.Id))).ShouldBe(0);
     }
 }
+
+/// <summary>A pool of 8 connections: chat admissions must not take every one of them.</summary>
+public sealed class SmallPoolApp : FreesideApp
+{
+    protected override IDictionary<string, string?> Settings(TestDatabase database)
+    {
+        var settings = base.Settings(database);
+        settings["DATABASE_URL"] = new Npgsql.NpgsqlConnectionStringBuilder(database.AppConnectionString) { MaxPoolSize = 8 }.ConnectionString;
+        return settings;
+    }
+}
+
+public sealed class BudgetPoolTests(SmallPoolApp app) : IClassFixture<SmallPoolApp>
+{
+    [Fact]
+    public async Task Reserve_FortyAtOnceOnAPoolOfEight_AllHeldNoneStarvedOfAConnection()
+    {
+        // Each admission holds a connection while the ledger's batcher needs another for the reservation:
+        // unbounded, eight admissions took the whole pool and the batcher timed out waiting for a ninth.
+        var community = await app.CommunityAsync(10_000_000);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
+            Task.Run(() => app.ReserveForWalletAsync(community, "0x3333333333333333333333333333333333333333", 100))));
+
+        results.ShouldAllBe(r => r.IsSuccess);
+        (await app.PendingHeldAsync(community.Account)).ShouldBe(4_000);
+        (await app.Database.ScalarAsync<long>("SELECT count(*) FROM reservation_wallets WHERE community_id = @c", ("c", community.Id))).ShouldBe(40);
+    }
+
+    [Theory]
+    [InlineData("Host=h;Maximum Pool Size=8", 4)]
+    [InlineData("Host=h;Maximum Pool Size=1", 1)]
+    [InlineData("Host=h", 50)]
+    public void AdmissionLimit_HalfThePool(string connectionString, int limit) =>
+        BudgetGuard.AdmissionLimit(connectionString).ShouldBe(limit);
+}
