@@ -369,6 +369,8 @@ public static class InferenceBench
         var settings = loaded.Settings ?? throw new InvalidOperationException(string.Join("; ", loaded.Errors));
         var services = new ServiceCollection();
         services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
+        // Hosted services are resolved (for the signing-key bootstrap) outside a host: give them the host's lifetime.
+        services.AddSingleton<IHostApplicationLifetime, Microsoft.Extensions.Hosting.Internal.ApplicationLifetime>();
         services.AddFreesideFeatures(settings, configuration);
         return services.BuildServiceProvider();
     }
