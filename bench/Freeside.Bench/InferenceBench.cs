@@ -70,7 +70,7 @@ public static class InferenceBench
             await using var services = Services(context, kek, helper.RpcUrl, finnUrl);
             helper.Services = services;
             await services.GetServices<IHostedService>().OfType<SigningKeyBootstrap>().Single().StartAsync(CancellationToken.None);
-            await using var stub = await StubProcess.StartAsync(finnUrl, helper.JwksUrl, phase.TokenDelayMs);
+            await using var stub = await FinnStubProcess.StartHealthyAsync(finnUrl, helper.JwksUrl, TokensPerChat, phase.TokenDelayMs);
             if (phase.Name == "a")
             {
                 await SeedAsync(services, context.OwnerConnectionString);
@@ -485,79 +485,5 @@ public static class InferenceBench
         }
 
         public ValueTask DisposeAsync() => _app.DisposeAsync();
-    }
-
-    /// <summary>The stand-in as a child process on a loopback port, its output discarded.</summary>
-    private sealed class StubProcess : IAsyncDisposable
-    {
-        private readonly Process _process;
-
-        private StubProcess(Process process, Uri url)
-        {
-            _process = process;
-            Url = url;
-        }
-
-        public Uri Url { get; }
-
-        public static async Task<StubProcess> StartAsync(Uri url, Uri jwks, int tokenDelayMs)
-        {
-            var here = AppContext.BaseDirectory; // bench/Freeside.Bench/bin/<Configuration>/net10.0/
-            var configuration = new DirectoryInfo(here).Parent!.Name;
-            var root = new DirectoryInfo(here);
-            while (root is not null && !File.Exists(Path.Combine(root.FullName, "build.sh")))
-            {
-                root = root.Parent;
-            }
-
-            var dll = Path.Combine(root?.FullName ?? ".", "src", "Freeside.FinnStub", "bin", configuration, "net10.0", "Freeside.FinnStub.dll");
-            if (!File.Exists(dll))
-            {
-                throw new FileNotFoundException("Build the finn stand-in first (./build.sh bench builds everything).", dll);
-            }
-
-            var info = new ProcessStartInfo("dotnet", [dll]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            info.Environment["FREESIDE_JWKS_URL"] = jwks.ToString();
-            info.Environment["FINN_STUB_URLS"] = url.ToString().TrimEnd('/');
-            info.Environment["FINN_STUB_TOKENS"] = TokensPerChat.ToString(CultureInfo.InvariantCulture);
-            info.Environment["FINN_STUB_TOKEN_DELAY_MS"] = tokenDelayMs.ToString(CultureInfo.InvariantCulture);
-            info.Environment["Logging__LogLevel__Default"] = "Warning";
-            var process = Process.Start(info)!;
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var stub = new StubProcess(process, url);
-            using var http = new HttpClient { BaseAddress = stub.Url };
-            for (var i = 0; i < 300 && !process.HasExited; i++)
-            {
-                try
-                {
-                    if ((await http.GetAsync("/v1/health")).IsSuccessStatusCode)
-                    {
-                        return stub;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
-
-                await Task.Delay(100);
-            }
-
-            await stub.DisposeAsync();
-            throw new InvalidOperationException("The finn stand-in did not become healthy.");
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-
-            _process.Dispose();
-        }
     }
 }

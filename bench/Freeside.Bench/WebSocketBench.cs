@@ -48,7 +48,7 @@ public static class WebSocketBench
         var baseUrl = new Uri($"http://127.0.0.1:{port}");
         var finnUrl = new Uri($"http://127.0.0.1:{FreePort()}");
         // The stand-in's health needs Freeside's JWKS, so it is started first and waited for after Freeside.
-        await using var stub = StubProcess.Start(finnUrl, new Uri(baseUrl, "/.well-known/jwks.json"));
+        await using var stub = FinnStubProcess.Start(finnUrl, new Uri(baseUrl, "/.well-known/jwks.json"), TokensPerChat, TokenDelayMs);
         var admin = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var info = new ProcessStartInfo("dotnet", [WebDll()])
         {
@@ -533,21 +533,7 @@ public static class WebSocketBench
     }
 
     /// <summary>The repository root's build output of a project (bench/Freeside.Bench/bin/C/net10.0 → src/NAME/bin/C/net10.0/NAME.dll).</summary>
-    private static string ProjectDll(string name)
-    {
-        var here = new DirectoryInfo(AppContext.BaseDirectory);
-        var configuration = here.Parent!.Name;
-        var root = here;
-        while (root is not null && !System.IO.File.Exists(Path.Combine(root.FullName, "build.sh")))
-        {
-            root = root.Parent;
-        }
-
-        var dll = Path.Combine(root!.FullName, "src", name, "bin", configuration, "net10.0", name + ".dll");
-        return System.IO.File.Exists(dll) ? dll : throw new FileNotFoundException("Build first (./build.sh bench builds everything).", dll);
-    }
-
-    private static string WebDll() => ProjectDll("Freeside.Web");
+    private static string WebDll() => FinnStubProcess.BuiltDll("Freeside.Web");
 
     private static int FreePort()
     {
@@ -603,68 +589,5 @@ public static class WebSocketBench
         }
 
         public ValueTask DisposeAsync() => _app.DisposeAsync();
-    }
-
-    /// <summary>The finn stand-in as a child process on a loopback port, its output discarded.</summary>
-    private sealed class StubProcess : IAsyncDisposable
-    {
-        private readonly Process _process;
-
-        private readonly Uri _url;
-
-        private StubProcess(Process process, Uri url)
-        {
-            _process = process;
-            _url = url;
-        }
-
-        public static StubProcess Start(Uri url, Uri jwks)
-        {
-            var info = new ProcessStartInfo("dotnet", [ProjectDll("Freeside.FinnStub")]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            info.Environment["FREESIDE_JWKS_URL"] = jwks.ToString();
-            info.Environment["FINN_STUB_URLS"] = url.ToString().TrimEnd('/');
-            info.Environment["FINN_STUB_TOKENS"] = TokensPerChat.ToString(CultureInfo.InvariantCulture);
-            info.Environment["FINN_STUB_TOKEN_DELAY_MS"] = TokenDelayMs.ToString(CultureInfo.InvariantCulture);
-            info.Environment["Logging__LogLevel__Default"] = "Warning";
-            var process = Process.Start(info)!;
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return new StubProcess(process, url);
-        }
-
-        public async Task WaitHealthyAsync()
-        {
-            using var http = new HttpClient { BaseAddress = _url };
-            for (var i = 0; i < 300 && !_process.HasExited; i++)
-            {
-                try
-                {
-                    if ((await http.GetAsync("/v1/health")).IsSuccessStatusCode)
-                    {
-                        return;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
-
-                await Task.Delay(100);
-            }
-
-            throw new InvalidOperationException("The finn stand-in did not become healthy.");
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-
-            _process.Dispose();
-        }
     }
 }

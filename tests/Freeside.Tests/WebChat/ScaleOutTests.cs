@@ -15,28 +15,41 @@ public sealed class TwoReplicaApp : WebChatApp, IAsyncLifetime
 {
     private WebApplicationFactory<Program>? _replica;
 
-    public int ReplicaPort { get; } = FinnStubProcess.FreePort();
+    public int ReplicaPort { get; private set; }
 
     public IServiceProvider Replica => _replica!.Services;
 
     public new async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        var settings = Settings(Database);
-        settings["FREESIDE_URLS"] = $"http://127.0.0.1:{ReplicaPort}";
-        settings["FREESIDE_MANAGEMENT_URLS"] = $"http://127.0.0.1:{FinnStubProcess.FreePort()}";
-        _replica = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        // A free port can be taken by another process between choosing it and binding it: choose again.
+        for (var attempt = 1; ; attempt++)
         {
-            builder.UseEnvironment("Development");
-            foreach (var (key, value) in settings)
+            ReplicaPort = FinnStubProcess.FreePort();
+            var settings = Settings(Database);
+            settings["FREESIDE_URLS"] = $"http://127.0.0.1:{ReplicaPort}";
+            settings["FREESIDE_MANAGEMENT_URLS"] = $"http://127.0.0.1:{FinnStubProcess.FreePort()}";
+            _replica = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
             {
-                builder.UseSetting(key, value ?? "");
-            }
+                builder.UseEnvironment("Development");
+                foreach (var (key, value) in settings)
+                {
+                    builder.UseSetting(key, value ?? "");
+                }
 
-            builder.ConfigureTestServices(ConfigureServices);
-        });
-        _replica.UseKestrel();
-        _replica.StartServer();
+                builder.ConfigureTestServices(ConfigureServices);
+            });
+            _replica.UseKestrel();
+            try
+            {
+                _replica.StartServer();
+                return;
+            }
+            catch (IOException e) when (attempt < 5 && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+                await _replica.DisposeAsync();
+            }
+        }
     }
 
     public new async Task DisposeAsync()
