@@ -56,6 +56,7 @@ public sealed class FakeDiscord : IAsyncDisposable
     private int _failStatus = 500;
     private int _rateLimitNext;
     private int _sent429;
+    private int _sentGlobal429;
     private int _maxPerSecond;
 
     private FakeDiscord(WebApplication app, Uri? interactionsUrl)
@@ -82,6 +83,9 @@ public sealed class FakeDiscord : IAsyncDisposable
     public IReadOnlyList<RecordedRequest> Requests => [.. _requests];
 
     public int TooManyRequestsSent => Volatile.Read(ref _sent429);
+
+    /// <summary>Of <see cref="TooManyRequestsSent"/>, those for the global limit (more than <see cref="GlobalLimit"/> in one second).</summary>
+    public int GlobalTooManyRequestsSent => Volatile.Read(ref _sentGlobal429);
 
     /// <summary>The most requests seen in any one-second window.</summary>
     public int MaxPerSecond => Volatile.Read(ref _maxPerSecond);
@@ -132,10 +136,11 @@ public sealed class FakeDiscord : IAsyncDisposable
 
     private async Task RestAsync(HttpContext http)
     {
+        // Arrival as early as this handler can see it: before the body is read, which a busy process may delay.
+        var now = DateTimeOffset.UtcNow;
         var path = (string)http.Request.RouteValues["path"]!;
         using var reader = new StreamReader(http.Request.Body);
         var body = await reader.ReadToEndAsync();
-        var now = DateTimeOffset.UtcNow;
         var route = http.Request.Method + " " + string.Join('/', path.Split('/').Take(2));
         int status;
         var global = false;
@@ -197,6 +202,7 @@ public sealed class FakeDiscord : IAsyncDisposable
             Interlocked.Increment(ref _sent429);
             if (global)
             {
+                Interlocked.Increment(ref _sentGlobal429);
                 http.Response.Headers["X-RateLimit-Global"] = "true";
             }
 

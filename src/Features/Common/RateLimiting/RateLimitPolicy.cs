@@ -48,9 +48,11 @@ public static class RateLimitPolicies
     public const string Webhook = "webhook";
 
     /// <summary>
-    /// Every Discord write of every replica, one shared key. Discord's global limit is 50 requests/s per bot;
-    /// an exact sliding window (a token bucket lets its burst plus its rate through in one second) at 45/s
-    /// leaves room for the network to bunch requests up on the way, so Discord never sees more than 50.
+    /// Every Discord write of every replica, one shared key. Discord's global limit is 50 requests/s per bot.
+    /// A token bucket of 40/s with a burst of 5 lets at most 45 go in any second, and spaces them (one every
+    /// 25 ms) instead of letting a whole second's worth leave at once: a sliding window of 45/s did, and when
+    /// such a burst was held up on the way (connection pool, thread pool) it landed in the next second's
+    /// window at Discord's end together with that second's own requests — 52 in a second, and a 429.
     /// </summary>
     public const string DiscordGlobal = "discord-global";
 
@@ -61,7 +63,7 @@ public static class RateLimitPolicies
         new(SiweSignInPerIp, RateLimitAlgorithm.SlidingWindow, 30, TimeSpan.FromMinutes(5)),
         new(SiweSignInPerAddress, RateLimitAlgorithm.SlidingWindow, 10, TimeSpan.FromMinutes(5)),
         new(Webhook, RateLimitAlgorithm.TokenBucket, 6000, TimeSpan.FromMinutes(1), Burst: 1000),
-        new(DiscordGlobal, RateLimitAlgorithm.SlidingWindow, 45, TimeSpan.FromSeconds(1)),
+        new(DiscordGlobal, RateLimitAlgorithm.TokenBucket, 40, TimeSpan.FromSeconds(1), Burst: 5),
 
         // Chat with agents (seed 001 §5): per access level, community / user / channel per minute and a per-user burst bucket.
         .. Chat("free", 60, 10, 20, 3),
