@@ -48,7 +48,7 @@ public sealed class DiscordEndpoints : ICarterModule
 
     private static async Task<IResult> InteractionAsync(HttpRequest request, IMediator mediator, CancellationToken cancellationToken)
     {
-        var body = await ReadLimitedAsync(request.Body, ReceiveInteraction.MaxBodyBytes, cancellationToken);
+        var body = await RawBody.ReadLimitedAsync(request.Body, ReceiveInteraction.MaxBodyBytes, cancellationToken);
         if (body is null)
         {
             var problem = ProblemMapping.ToProblemDetails(new InteractionMalformed($"The body is longer than {ReceiveInteraction.MaxBodyBytes} bytes."));
@@ -67,21 +67,4 @@ public sealed class DiscordEndpoints : ICarterModule
     private static async Task<Results<Ok<ConnectGuild.GuildView>, ProblemHttpResult>> ConnectAsync(
         string slug, ConnectGuildBody body, IMediator mediator, CancellationToken cancellationToken) =>
         (await mediator.Send(new ConnectGuild.Command(slug, body.GuildId, body.AgentChannelId), cancellationToken)).ToOk();
-
-    private static async Task<byte[]?> ReadLimitedAsync(Stream body, int limit, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > limit)
-            {
-                return null;
-            }
-        }
-
-        return buffer.ToArray();
-    }
 }

@@ -100,7 +100,7 @@ public sealed class PaymentsEndpoints : ICarterModule
     private static async Task<Results<Ok<ReceiveIpn.Outcome>, ProblemHttpResult>> WebhookAsync(
         HttpRequest request, IMediator mediator, CancellationToken cancellationToken)
     {
-        var body = await ReadLimitedAsync(request.Body, ReceiveIpn.MaxBodyBytes, cancellationToken);
+        var body = await RawBody.ReadLimitedAsync(request.Body, ReceiveIpn.MaxBodyBytes, cancellationToken);
         if (body is null)
         {
             var problem = ProblemMapping.ToProblemDetails(new IpnTooLarge(ReceiveIpn.MaxBodyBytes));
@@ -110,23 +110,5 @@ public sealed class PaymentsEndpoints : ICarterModule
 
         var signature = request.Headers.TryGetValue(IpnVerifier.HeaderName, out var values) ? values.ToString() : null;
         return (await mediator.Send(new ReceiveIpn.Command(body, signature), cancellationToken)).ToOk();
-    }
-
-    /// <summary>The body, or null when it is longer than <paramref name="limit"/> (read no further than one byte past it).</summary>
-    private static async Task<byte[]?> ReadLimitedAsync(Stream body, int limit, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > limit)
-            {
-                return null;
-            }
-        }
-
-        return buffer.ToArray();
     }
 }

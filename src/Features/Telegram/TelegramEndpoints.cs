@@ -1,3 +1,4 @@
+using Freeside.Features.Common.Endpoints;
 using Carter;
 using Freeside.Features.Common.Errors;
 using Freeside.Features.Common.RateLimiting;
@@ -27,7 +28,7 @@ public sealed class TelegramEndpoints : ICarterModule
     private static async Task<Results<Ok<ReceiveUpdate.Outcome>, ProblemHttpResult>> WebhookAsync(
         HttpRequest request, IMediator mediator, CancellationToken cancellationToken)
     {
-        var body = await ReadLimitedAsync(request.Body, ReceiveUpdate.MaxBodyBytes, cancellationToken);
+        var body = await RawBody.ReadLimitedAsync(request.Body, ReceiveUpdate.MaxBodyBytes, cancellationToken);
         if (body is null)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Update too large.",
@@ -36,23 +37,5 @@ public sealed class TelegramEndpoints : ICarterModule
 
         var secret = request.Headers.TryGetValue(ReceiveUpdate.SecretHeader, out var values) ? values.ToString() : null;
         return (await mediator.Send(new ReceiveUpdate.Command(body, secret), cancellationToken)).ToOk();
-    }
-
-    private static async Task<byte[]?> ReadLimitedAsync(Stream body, int limit, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 }
