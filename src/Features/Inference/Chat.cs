@@ -112,6 +112,7 @@ public static partial class Chat
 
     internal sealed partial class Handler(
         FreesideDb db,
+        NpgsqlDataSource database,
         NftOwnership ownership,
         FinnClient finn,
         LedgerBatcher ledger,
@@ -178,7 +179,7 @@ public static partial class Chat
             var dayStart = new DateTimeOffset(askedAt.UtcDateTime.Date, TimeSpan.Zero);
             var standing = payer is not null
                 ? new Standing(payer.AccountId, long.MaxValue, 0)
-                : await db.ReadInCommunityAsync(community.Id, ct => StandingAsync(community.Id, wallet, dayStart, ct), cancellationToken);
+                : await StandingAsync(community.Id, wallet, dayStart, cancellationToken);
             if (standing.Account is not { } account)
             {
                 return new InsufficientCredits(1, 0);
@@ -388,7 +389,8 @@ public static partial class Chat
                 {
                     if (completed)
                     {
-                        var balance = payer is not null ? 0 : await BalanceAsync(community.Id, CancellationToken.None);
+                        // The account's balance as the finalizing transaction left it (one account per community).
+                        var balance = payer is not null ? 0 : finalized.Value.AvailableMicro ?? 0;
                         await request.Sink.EndAsync(new Ended(inputTokens, outputTokens, finalized.Value.ChargedMicro, balance), cancellationToken);
                     }
                     else
@@ -409,18 +411,20 @@ public static partial class Chat
         /// <summary>The community's account, the wallet's daily cap and what it spent today: one query, one round trip.</summary>
         private async Task<Standing> StandingAsync(Guid communityId, string wallet, DateTimeOffset dayStart, CancellationToken cancellationToken)
         {
-            var connection = (NpgsqlConnection)db.Database.GetDbConnection();
-            await using var query = new NpgsqlCommand("""
+            await using var connection = await database.OpenConnectionAsync(cancellationToken);
+            await using var batch = ScopedBatch.Create(connection, communityId);
+            var query = new NpgsqlBatchCommand("""
                 SELECT (SELECT a.id FROM credit_accounts a WHERE a.community_id = @c LIMIT 1),
                        coalesce((SELECT s.daily_cap_per_wallet_micro FROM agent_settings s WHERE s.community_id = @c), @default_cap),
                        coalesce((SELECT sum(coalesce(m.cost_micro, 0)) FROM agent_messages m
                                  WHERE m.community_id = @c AND m.author_wallet = @w AND m.role = 'assistant' AND m.created_at >= @day), 0)::bigint
-                """, connection, (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction());
+                """);
             query.Parameters.AddWithValue("c", communityId);
             query.Parameters.AddWithValue("w", wallet);
             query.Parameters.AddWithValue("day", dayStart);
             query.Parameters.AddWithValue("default_cap", AgentSettingsRow.DefaultDailyCapPerWalletMicro);
-            await using var reader = await query.ExecuteReaderAsync(cancellationToken);
+            batch.BatchCommands.Add(query);
+            await using var reader = await ScopedBatch.ReadAsync(batch, cancellationToken);
             await reader.ReadAsync(cancellationToken);
             return new Standing(reader.IsDBNull(0) ? null : reader.GetGuid(0), reader.GetInt64(1), reader.GetInt64(2));
         }
@@ -438,11 +442,6 @@ public static partial class Chat
                 LogReleaseFailed(logger, reservation, released.Error!.Type);
             }
         }
-
-        private Task<long> BalanceAsync(Guid communityId, CancellationToken cancellationToken) =>
-            db.ReadInCommunityAsync(communityId, ct => db.Set<CreditLot>().AsNoTracking()
-                .Where(l => l.CommunityId == communityId && (l.ExpiresAt == null || l.ExpiresAt > DateTimeOffset.UtcNow))
-                .SumAsync(l => l.Available, ct), cancellationToken);
 
         [LoggerMessage(Level = LogLevel.Error, Message = "finn claimed pool {Pool} outside tier {Tier} for reservation {ReservationId}; charged nothing")]
         private static partial void LogPoolClaimViolation(ILogger logger, string pool, string tier, Guid reservationId);
