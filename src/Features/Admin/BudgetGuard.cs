@@ -14,7 +14,9 @@ namespace Freeside.Features.Admin;
 /// start of the UTC month (monthly cap) or UTC day (per-wallet cap). Admission is serialized per
 /// community on the budget row's lock, held until the reservation has committed, so concurrent
 /// reservations cannot pass a cap together: each one sees the holds of those admitted before it.
-/// A community without a budget takes no lock.
+/// A community without a budget takes no lock and holds no connection while the ledger reserves: one
+/// round trip finds no budget, another records the wallet after the hold is made. A budget set while such
+/// a chat is being admitted applies from the next chat on.
 /// <para>
 /// The admission transaction holds a pooled connection while the reservation itself is made on
 /// another (the ledger's batcher), so at most half the pool's connections are admitted at once; the
@@ -22,7 +24,7 @@ namespace Freeside.Features.Admin;
 /// one, the batcher waited for a free one, and everything stalled until the pool's timeout.
 /// </para>
 /// </summary>
-public sealed class BudgetGuard(IServiceScopeFactory scopes, TimeProvider time) : IChatReservationGate
+public sealed class BudgetGuard(IServiceScopeFactory scopes, NpgsqlDataSource database, TimeProvider time) : IChatReservationGate
 {
     private SemaphoreSlim? _admissions;
 
@@ -37,6 +39,17 @@ public sealed class BudgetGuard(IServiceScopeFactory scopes, TimeProvider time) 
     public async Task<Result<T>> ReserveAsync<T>(Guid communityId, string wallet, long amountMicro,
         Func<Task<Result<T>>> reserve, Func<T, Guid> reservationOf, CancellationToken cancellationToken)
     {
+        if (!await HasBudgetAsync(communityId, cancellationToken))
+        {
+            var made = await reserve();
+            if (made.IsSuccess)
+            {
+                await RecordWalletAsync(communityId, wallet, reservationOf(made.Value), cancellationToken);
+            }
+
+            return made;
+        }
+
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<FreesideDb>();
         var admissions = Admissions(db);
@@ -49,6 +62,41 @@ public sealed class BudgetGuard(IServiceScopeFactory scopes, TimeProvider time) 
         {
             admissions.Release();
         }
+    }
+
+    private async Task<bool> HasBudgetAsync(Guid communityId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellationToken);
+        await using var batch = ScopedBatch.Create(connection, communityId);
+        var query = new NpgsqlBatchCommand("SELECT EXISTS (SELECT 1 FROM community_budgets WHERE community_id = @c)");
+        query.Parameters.AddWithValue("c", communityId);
+        batch.BatchCommands.Add(query);
+        await using var reader = await ScopedBatch.ReadAsync(batch, cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return reader.GetBoolean(0);
+    }
+
+    private async Task RecordWalletAsync(Guid communityId, string wallet, Guid reservationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellationToken);
+        await using var batch = ScopedBatch.Create(connection, communityId);
+        batch.BatchCommands.Add(RecordWallet(communityId, wallet, reservationId, time.GetUtcNow()));
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private const string InsertWallet = """
+        INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at) VALUES (@r, @c, @w, @now)
+        ON CONFLICT (reservation_id) DO NOTHING
+        """;
+
+    private static NpgsqlBatchCommand RecordWallet(Guid communityId, string wallet, Guid reservationId, DateTimeOffset now)
+    {
+        var record = new NpgsqlBatchCommand(InsertWallet);
+        record.Parameters.AddWithValue("r", reservationId);
+        record.Parameters.AddWithValue("c", communityId);
+        record.Parameters.AddWithValue("w", wallet);
+        record.Parameters.AddWithValue("now", now);
+        return record;
     }
 
     /// <summary>Half the pool (Maximum Pool Size, Npgsql's default 100), at least one.</summary>
@@ -101,10 +149,7 @@ public sealed class BudgetGuard(IServiceScopeFactory scopes, TimeProvider time) 
                 return made;
             }
 
-            await using var record = AdminAccess.Command(db, """
-                INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at) VALUES (@r, @c, @w, @now)
-                ON CONFLICT (reservation_id) DO NOTHING
-                """, communityId);
+            await using var record = AdminAccess.Command(db, InsertWallet, communityId);
             record.Parameters.AddWithValue("r", reservationOf(made.Value));
             record.Parameters.AddWithValue("w", wallet);
             record.Parameters.AddWithValue("now", now);

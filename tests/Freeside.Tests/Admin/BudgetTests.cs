@@ -64,6 +64,21 @@ public sealed class BudgetTests(FreesideApp app) : IClassFixture<FreesideApp>
     }
 
     [Fact]
+    public async Task Reserve_WithoutABudget_RecordsTheWalletSoABudgetSetLaterCountsIt()
+    {
+        var community = await app.CommunityAsync(10_000_000);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(() => app.ReserveForWalletAsync(community, WalletA, 100))));
+
+        results.ShouldAllBe(r => r.IsSuccess);
+        (await app.Database.ScalarAsync<long>("SELECT count(*) FROM reservation_wallets WHERE community_id = @c AND wallet = @w",
+            ("c", community.Id), ("w", WalletA))).ShouldBe(3);
+        await SetAsync(community, monthly: 350, daily: null);
+        (await app.ReserveForWalletAsync(community, WalletB, 100)).Error.ShouldBeOfType<BudgetExceeded>().SpentMicro.ShouldBe(300);
+        (await app.ReserveForWalletAsync(community, WalletB, 50)).IsSuccess.ShouldBeTrue();
+    }
+
+    [Fact]
     public async Task Reserve_CapCleared_IsNoLongerRefused()
     {
         var community = await app.CommunityAsync(10_000_000);
@@ -126,6 +141,8 @@ public sealed class BudgetPoolTests(SmallPoolApp app) : IClassFixture<SmallPoolA
         // Each admission holds a connection while the ledger's batcher needs another for the reservation:
         // unbounded, eight admissions took the whole pool and the batcher timed out waiting for a ninth.
         var community = await app.CommunityAsync(10_000_000);
+        // A budget, so that admissions take the budget row's lock (a community without one takes none).
+        await app.Database.ExecuteAsync($"INSERT INTO community_budgets (community_id, monthly_cap_micro, updated_at) VALUES ('{community.Id}', 1000000, now())");
 
         var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
             Task.Run(() => app.ReserveForWalletAsync(community, "0x3333333333333333333333333333333333333333", 100))));
