@@ -68,7 +68,7 @@ public static class ApplyLedgerBatch
 
             await store.SaveAsync(cancellationToken);
             metrics.Batch(request.Operations.Count);
-            return outcomes;
+            return await FinalizeReservation.WithAvailableAsync(store, outcomes, cancellationToken);
         }
     }
 }

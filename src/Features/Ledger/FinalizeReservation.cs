@@ -49,7 +49,7 @@ public static class FinalizeReservation
                 await store.LoadAsync(LedgerScope.OfAccounts(request.AccountId), [], [request.ReservationId], cancellationToken);
                 var result = Decide(store, metrics, request);
                 await store.SaveAsync(cancellationToken);
-                return result;
+                return (Result<FinalizationView>)(await WithAvailableAsync(store, [result], cancellationToken))[0];
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation
                 && e.ConstraintName is "ux_credit_reservations_finalization" or "ux_usage_events_finalization")
@@ -57,6 +57,24 @@ public static class FinalizeReservation
                 return new FinalizationIdReused(request.FinalizationId);
             }
         }
+    }
+
+    /// <summary>
+    /// Each successful finalization with what its account can spend after the unit's writes, so that a caller
+    /// showing the balance (a chat's <c>end</c> event) needs no transaction of its own.
+    /// </summary>
+    internal static async Task<IResultOutcome[]> WithAvailableAsync(LedgerStore store, IResultOutcome[] outcomes, CancellationToken cancellationToken)
+    {
+        var finalized = outcomes.OfType<Result<FinalizationView>>().Where(r => r.IsSuccess).Select(r => r.Value.AccountId).ToList();
+        if (finalized.Count == 0)
+        {
+            return outcomes;
+        }
+
+        var available = await store.AvailableAsync(finalized, cancellationToken);
+        return [.. outcomes.Select(o => o is Result<FinalizationView> { IsSuccess: true } r
+            ? Result<FinalizationView>.Success(r.Value with { AvailableMicro = available[r.Value.AccountId] })
+            : o)];
     }
 
     /// <summary>Decides one finalize against the loaded rows (also for <see cref="ApplyLedgerBatch"/>).</summary>

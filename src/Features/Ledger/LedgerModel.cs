@@ -95,6 +95,8 @@ public sealed record ReservationView(
     DateTimeOffset CreatedAt,
     bool Replayed);
 
+/// <param name="AvailableMicro">What the account can spend right after the finalizing transaction (its unexpired lots'
+/// available credits), read in that transaction; set by the handlers, not by the domain.</param>
 public sealed record FinalizationView(
     Guid ReservationId,
     Guid AccountId,
@@ -103,7 +105,8 @@ public sealed record FinalizationView(
     long ReleasedMicro,
     bool Clamped,
     string FinalizationId,
-    bool Replayed);
+    bool Replayed,
+    long? AvailableMicro = null);
 
 /// <summary>What inference reports for one finalized call (usage_events, task 1.4).</summary>
 public sealed record Usage(

@@ -675,6 +675,26 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         _minted.Clear();
     }
 
+    /// <summary>What each account can spend after this unit's writes: its unexpired lots' available credits, one round trip.</summary>
+    public async Task<IReadOnlyDictionary<Guid, long>> AvailableAsync(IReadOnlyCollection<Guid> accounts, CancellationToken cancellationToken)
+    {
+        await using var select = Command("""
+            SELECT account_id, sum(available)::bigint FROM credit_lots
+            WHERE account_id = ANY(@accounts) AND available > 0 AND (expires_at IS NULL OR expires_at > @now)
+            GROUP BY account_id
+            """);
+        select.Parameters.AddWithValue("accounts", accounts.Distinct().ToArray());
+        select.Parameters.AddWithValue("now", Now);
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        var available = accounts.Distinct().ToDictionary(a => a, _ => 0L);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            available[reader.GetGuid(0)] = reader.GetInt64(1);
+        }
+
+        return available;
+    }
+
     internal NpgsqlCommand Command(string sql)
     {
         var connection = (NpgsqlConnection)db.Database.GetDbConnection();
