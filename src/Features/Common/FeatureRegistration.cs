@@ -29,6 +29,12 @@ public static class FeatureRegistration
         {
             var builder = new NpgsqlDataSourceBuilder(settings.DatabaseConnectionString);
             builder.ConnectionStringBuilder.ApplicationName ??= "freeside";
+            // Freeside keeps no session state on a connection: every setting it makes is transaction-local
+            // (TenantScope, SET LOCAL), locks are transaction-level, and it never LISTENs or makes temp tables.
+            // So the reset Npgsql would send with a reused connection's next command (seven statements:
+            // RESET ALL, DISCARD TEMP, …) is server work on every checkout for nothing; the chat path checks
+            // out a connection about six times per chat.
+            builder.ConnectionStringBuilder.NoResetOnClose = true;
             DatabaseFailures.ApplyDefaultConnectTimeout(builder.ConnectionStringBuilder, settings.DatabaseConnectionString);
             if (settings.RequireLeastPrivilegeRole)
             {
