@@ -65,13 +65,17 @@ public static class FinalizeReservation
     /// </summary>
     internal static async Task<IResultOutcome[]> WithAvailableAsync(LedgerStore store, IResultOutcome[] outcomes, CancellationToken cancellationToken)
     {
-        var finalized = outcomes.OfType<Result<FinalizationView>>().Where(r => r.IsSuccess).Select(r => r.Value.AccountId).ToList();
+        var finalized = outcomes.OfType<Result<FinalizationView>>().Where(r => r.IsSuccess).Select(r => r.Value.AccountId).Distinct().ToList();
         if (finalized.Count == 0)
         {
             return outcomes;
         }
 
-        var available = await store.AvailableAsync(finalized, cancellationToken);
+        // Read by the flush for the reservations it finalized; a replayed finalization wrote nothing, so it asks.
+        var missing = finalized.Where(a => !store.AvailableAfterSave.ContainsKey(a)).ToList();
+        var available = missing.Count == 0
+            ? store.AvailableAfterSave
+            : new Dictionary<Guid, long>(store.AvailableAfterSave.Concat(await store.AvailableAsync(missing, cancellationToken)));
         return [.. outcomes.Select(o => o is Result<FinalizationView> { IsSuccess: true } r
             ? Result<FinalizationView>.Success(r.Value with { AvailableMicro = available[r.Value.AccountId] })
             : o)];

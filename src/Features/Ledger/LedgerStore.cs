@@ -48,6 +48,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
     private readonly HashSet<Guid> _settleLoaded = [];
     private readonly Dictionary<Guid, Reservation> _reservations = [];
     private readonly LedgerTouches _touches = new();
+    private readonly Dictionary<Guid, long> _availableAfterSave = [];
     private DbTransaction? _unit;
     private bool _entered;
     private DateTimeOffset _now;
@@ -63,6 +64,12 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
     }
 
     public LedgerTouches Touches => _touches;
+
+    /// <summary>
+    /// What each account with a reservation finalized by the last <see cref="SaveAsync"/> can spend after
+    /// it (unexpired lots' available credits), read by the flush's own round trip.
+    /// </summary>
+    public IReadOnlyDictionary<Guid, long> AvailableAfterSave => _availableAfterSave;
 
     public IReadOnlyDictionary<Guid, Lot> Lots => _lots;
 
@@ -647,8 +654,26 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
             return;
         }
 
+        var finalizedAccounts = settled.Where(r => r.Status == ReservationStatus.Finalized).Select(r => r.AccountId).Distinct().ToArray();
+        if (finalizedAccounts.Length > 0)
+        {
+            batch.BatchCommands.Add(SelectAvailable(finalizedAccounts));
+        }
+
         await batch.PrepareAsync(cancellationToken);
-        await batch.ExecuteNonQueryAsync(cancellationToken);
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            // The writes return no rows; the balances are the batch's only result set.
+            if (finalizedAccounts.Length > 0)
+            {
+                while (reader.FieldCount == 0 && await reader.NextResultAsync(cancellationToken))
+                {
+                }
+
+                await ReadAvailableAsync(reader, finalizedAccounts, _availableAfterSave, cancellationToken);
+            }
+        }
+
         foreach (var (command, rows, what) in expected)
         {
             if (command.RecordsAffected != rows)
@@ -675,24 +700,41 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         _minted.Clear();
     }
 
-    /// <summary>What each account can spend after this unit's writes: its unexpired lots' available credits, one round trip.</summary>
+    /// <summary>What each account can spend now, in this unit: its unexpired lots' available credits, one round trip.</summary>
     public async Task<IReadOnlyDictionary<Guid, long>> AvailableAsync(IReadOnlyCollection<Guid> accounts, CancellationToken cancellationToken)
     {
-        await using var select = Command("""
+        var ids = accounts.Distinct().ToArray();
+        await using var batch = Batch();
+        batch.BatchCommands.Add(SelectAvailable(ids));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        var available = new Dictionary<Guid, long>();
+        await ReadAvailableAsync(reader, ids, available, cancellationToken);
+        return available;
+    }
+
+    private NpgsqlBatchCommand SelectAvailable(Guid[] accounts)
+    {
+        var select = new NpgsqlBatchCommand("""
             SELECT account_id, sum(available)::bigint FROM credit_lots
             WHERE account_id = ANY(@accounts) AND available > 0 AND (expires_at IS NULL OR expires_at > @now)
             GROUP BY account_id
             """);
-        select.Parameters.AddWithValue("accounts", accounts.Distinct().ToArray());
+        select.Parameters.AddWithValue("accounts", accounts);
         select.Parameters.AddWithValue("now", Now);
-        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-        var available = accounts.Distinct().ToDictionary(a => a, _ => 0L);
-        while (await reader.ReadAsync(cancellationToken))
+        return select;
+    }
+
+    private static async Task ReadAvailableAsync(NpgsqlDataReader reader, Guid[] accounts, Dictionary<Guid, long> into, CancellationToken cancellationToken)
+    {
+        foreach (var account in accounts)
         {
-            available[reader.GetGuid(0)] = reader.GetInt64(1);
+            into[account] = 0;
         }
 
-        return available;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            into[reader.GetGuid(0)] = reader.GetInt64(1);
+        }
     }
 
     internal NpgsqlCommand Command(string sql)
@@ -724,6 +766,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         _settleLoaded.Clear();
         _reservations.Clear();
         _touches.Clear();
+        _availableAfterSave.Clear();
     }
 
     private NpgsqlTransaction Transaction() =>
