@@ -30,10 +30,12 @@ public static class MediationRegistration
             }
         }
 
+        // Validators are stateless once built and depend only on singletons (settings, the clock), so each is built
+        // once: building one compiles its rules, which every request through the pipeline paid for while they were transient.
         foreach (var assembly in assemblies)
         {
             AssemblyScanner.FindValidatorsInAssembly(assembly, includeInternalTypes: true)
-                .ForEach(scan => services.TryAddEnumerable(ServiceDescriptor.Transient(scan.InterfaceType, scan.ValidatorType)));
+                .ForEach(scan => services.TryAddEnumerable(ServiceDescriptor.Singleton(scan.InterfaceType, scan.ValidatorType)));
         }
 
         // MediatR 5 runs the first registered behavior outermost.
