@@ -11,18 +11,24 @@ using Microsoft.EntityFrameworkCore;
 namespace Freeside.Features.Payments;
 
 /// <summary>
-/// A NOWPayments IPN: verified, stored once per (payment, status), matched to our payment by order_id
-/// then invoice_id, and applied through <see cref="Payment.Receive"/>. <c>finished</c> mints the
-/// payment's purchase lot in the same transaction; the lot's (source, source_ref) is unique per
-/// payment, and the payment row is locked, so concurrent replays queue and then see it finished.
+/// A NOWPayments IPN: verified, matched to our payment by order_id then invoice_id (a plain read, no
+/// lock), stored once per (payment, status) in <c>webhook_events</c> and answered as soon as that
+/// commits. A matched IPN is stored pending; <see cref="PaymentEventApplier"/> applies it through the
+/// state machine in its own transaction (<see cref="ApplyPaymentEvents"/>). The answer therefore never
+/// waits for a payment's row lock or a mint, and nothing is lost: the event is durable before the 200.
+/// A replay hits the unique key and answers at once as a duplicate.
 /// </summary>
 public static class ReceiveIpn
 {
     public const int MaxBodyBytes = 64 * 1024;
 
-    public sealed record Command(byte[] Body, string? Signature) : ICommand<Outcome>, IMovesCredits;
+    public sealed record Command(byte[] Body, string? Signature) : ICommand<Outcome>;
 
-    /// <param name="Result">applied, ignored (backward or repeated), duplicate (this status was stored before), unmatched (no such payment).</param>
+    /// <param name="Result">
+    /// stored (pending; applied in order shortly after), duplicate (this status was stored before), unmatched (no such
+    /// payment), ignored (a status the state machine does not know).
+    /// </param>
+    /// <param name="Status">The status this IPN reported.</param>
     public sealed record Outcome(string Result, Guid? PaymentId, string? Status);
 
     public sealed class Validator : AbstractValidator<Command>
@@ -32,7 +38,7 @@ public static class ReceiveIpn
 
     public static string LotSourceRef(Guid paymentId) => PaymentTransitions.LotSourceRef(paymentId);
 
-    internal sealed class Handler(FreesideDb db, PaymentTransitions transitions, IpnVerifier verifier, PaymentsMetrics metrics, TimeProvider time)
+    internal sealed class Handler(FreesideDb db, IpnVerifier verifier, PaymentsMetrics metrics, CommitNotifications notifications, TimeProvider time)
         : IRequestHandler<Command, Result<Outcome>>
     {
         public async Task<Result<Outcome>> Handle(Command request, CancellationToken cancellationToken)
@@ -49,36 +55,46 @@ public static class ReceiveIpn
             }
 
             var ipn = parsed.Value;
+            var known = ipn.Status is not null;
+            var now = time.GetUtcNow();
             await db.EnterPlatformScopeAsync(cancellationToken);
-            var payment = await transitions.FindLockedAsync(ipn.OrderId, ipn.InvoiceId, cancellationToken);
-            var eventId = Guid.CreateVersion7();
-            var stored = await db.Database.ExecuteSqlAsync($"""
-                INSERT INTO webhook_events (id, provider, provider_payment_id, status, order_id, invoice_id, payment_id, body, received_at)
-                VALUES ({eventId}, 'nowpayments', {ipn.ProviderPaymentId}, {ipn.StatusText}, {ipn.OrderId}, {ipn.InvoiceId}, {payment?.Id}, {Encoding.UTF8.GetString(request.Body)}, {time.GetUtcNow()})
+            // One statement: match, store, and say whether it was new. The payment is only read (its foreign
+            // key takes a KEY SHARE lock, which the applier's FOR NO KEY UPDATE does not block). An event that
+            // needs nothing — no such payment, or a status we do not know — is stored already settled.
+            var stored = await db.Database.SqlQuery<Guid?>($"""
+                WITH matched AS (
+                    SELECT coalesce((SELECT id FROM payments WHERE order_id = {ipn.OrderId}),
+                                    (SELECT id FROM payments WHERE invoice_id = {ipn.InvoiceId})) AS payment_id)
+                INSERT INTO webhook_events (id, provider, provider_payment_id, status, order_id, invoice_id, payment_id, body, received_at, applied_at, outcome)
+                SELECT {Guid.CreateVersion7()}, 'nowpayments', {ipn.ProviderPaymentId}, {ipn.StatusText}, {ipn.OrderId}, {ipn.InvoiceId}, m.payment_id,
+                       {Encoding.UTF8.GetString(request.Body)}, {now},
+                       CASE WHEN m.payment_id IS NULL OR NOT {known} THEN {now} END,
+                       CASE WHEN m.payment_id IS NULL THEN 'unmatched' WHEN NOT {known} THEN 'ignored' END
+                FROM matched m
                 ON CONFLICT (provider, provider_payment_id, status) DO NOTHING
-                """, cancellationToken);
-            if (stored == 0)
+                RETURNING payment_id AS "Value"
+                """).ToListAsync(cancellationToken);
+            if (stored.Count == 0)
             {
                 metrics.Ipn("duplicate");
-                return new Outcome("duplicate", payment?.Id, payment?.Status.ToWire());
+                return new Outcome("duplicate", null, ipn.StatusText);
             }
 
-            if (payment is null)
+            if (stored[0] is not { } paymentId)
             {
                 metrics.Ipn("unmatched");
-                return new Outcome("unmatched", null, null);
+                return new Outcome("unmatched", null, ipn.StatusText);
             }
 
-            if (ipn.Status is not { } status)
+            if (!known)
             {
                 metrics.Ipn("ignored");
-                return new Outcome("ignored", payment.Id, payment.Status.ToWire());
+                return new Outcome("ignored", paymentId, ipn.StatusText);
             }
 
-            var effect = await transitions.ApplyAsync(payment, status, new ProviderFacts(ipn.ProviderPaymentId, ipn.PayCurrency, ipn.ActuallyPaid), cancellationToken);
-
-            metrics.Ipn(effect == PaymentEffect.Ignored ? "ignored" : "applied");
-            return new Outcome(effect == PaymentEffect.Ignored ? "ignored" : "applied", payment.Id, payment.Status.ToWire());
+            metrics.Ipn("stored");
+            notifications.Add(new PaymentEventStored(paymentId));
+            return new Outcome("stored", paymentId, ipn.StatusText);
         }
     }
 

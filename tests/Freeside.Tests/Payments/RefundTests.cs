@@ -111,6 +111,7 @@ public sealed class RefundTests(PaymentsApp app) : IClassFixture<PaymentsApp>
         })));
 
         responses.ShouldAllBe(s => s == HttpStatusCode.OK);
+        await app.EventsAppliedAsync(paymentId);
         (await app.ScalarLongAsync("SELECT count(*) FROM credit_clawbacks WHERE account_id = @a", account)).ShouldBe(1);
         (await app.ScalarLongAsync("SELECT count(*) FROM ledger_entries WHERE account_id = @a AND kind = 'clawback'", account)).ShouldBe(1);
         (await PurchaseLotAsync(paymentId, "taken_back")).ShouldBe(10_500_000);
@@ -136,11 +137,13 @@ public sealed class RefundTests(PaymentsApp app) : IClassFixture<PaymentsApp>
         (await app.ScalarLongAsync("SELECT count(*) FROM credit_clawbacks WHERE account_id = @a", account)).ShouldBe(0);
     }
 
-    private static async Task DeliverAsync(HttpClient client, string orderId, long providerPaymentId, string status)
+    /// <summary>One IPN, answered, then applied (as NOWPayments would send the next only later).</summary>
+    private async Task DeliverAsync(HttpClient client, string orderId, long providerPaymentId, string status)
     {
         var body = PaymentsTestKit.Ipn(orderId, status, providerPaymentId);
         using var response = await client.PostIpnAsync(body, PaymentsTestKit.Sign(body));
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await app.EventsAppliedAsync((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("payment_id").GetGuid());
     }
 
     private Task<long> DebtAsync(Guid account) => app.ScalarLongAsync("SELECT debt_micro FROM credit_accounts WHERE id = @a", account);
