@@ -63,6 +63,45 @@ public sealed class PaymentEventApplierTests(PaymentsApp app) : IClassFixture<Pa
     }
 
     [Fact]
+    public async Task Applier_ApplyingFails_EventStaysPendingCountedAndIsAppliedOnceItCan()
+    {
+        var (orderId, paymentId, account, _) = await app.WaitingPaymentAsync();
+        // A fault in the database for this payment only: every attempt to change it rolls back.
+        await app.Database.ExecuteAsync($$"""
+            CREATE FUNCTION test_refuse_payment() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
+            CREATE TRIGGER test_refuse_payment BEFORE UPDATE ON payments FOR EACH ROW WHEN (OLD.id = '{{paymentId}}') EXECUTE FUNCTION test_refuse_payment();
+            """);
+        var failuresBefore = LedgerTestKit.Counter(app.ScrapeMetrics(), "payments_ipn_apply_failures_total");
+        using var client = app.CreateClient();
+        var body = PaymentsTestKit.Ipn(orderId, "finished", 81_003);
+        try
+        {
+            (await client.PostIpnAsync(body, PaymentsTestKit.Sign(body))).StatusCode.ShouldBe(HttpStatusCode.OK);
+            var waited = Stopwatch.StartNew();
+            while (LedgerTestKit.Counter(app.ScrapeMetrics(), "payments_ipn_apply_failures_total") == failuresBefore && waited.Elapsed < TimeSpan.FromSeconds(15))
+            {
+                await Task.Delay(50);
+            }
+
+            LedgerTestKit.Counter(app.ScrapeMetrics(), "payments_ipn_apply_failures_total").ShouldBeGreaterThan(failuresBefore);
+            (await app.EventOutcomeAsync(paymentId, "finished")).ShouldBeNull();
+            (await app.LotCountAsync(paymentId)).ShouldBe(0);
+            (await app.AvailableAsync(account)).ShouldBe(0);
+        }
+        finally
+        {
+            await app.Database.ExecuteAsync("DROP TRIGGER test_refuse_payment ON payments; DROP FUNCTION test_refuse_payment();");
+        }
+
+        await app.EventsAppliedAsync(paymentId, TimeSpan.FromSeconds(20));
+
+        (await app.EventOutcomeAsync(paymentId, "finished")).ShouldBe("applied");
+        (await app.LotCountAsync(paymentId)).ShouldBe(1);
+        (await app.AvailableAsync(account)).ShouldBe(10_500_000);
+        await app.ShouldAuditCleanAsync();
+    }
+
+    [Fact]
     public async Task ReceiveIpn_UnknownStatus_StoredSettledAsIgnored()
     {
         var (orderId, paymentId, _, _) = await app.WaitingPaymentAsync();
