@@ -38,6 +38,12 @@ public static class ApplyPaymentEvents
     {
         public async Task<Result<Applied>> Handle(Command request, CancellationToken cancellationToken)
         {
+            // No wait for the WAL flush at this commit: the effect and its events' marks commit or vanish together,
+            // and a lost commit (a crash within the WAL writer's delay) leaves the events pending to be applied
+            // again. Anything that builds on the effect durably (a reservation of the minted credits, a notice
+            // claimed) flushes it with its own commit, since the log is flushed in order. The webhook's commit,
+            // which the 200 promises, stays synchronous.
+            await db.Database.ExecuteSqlAsync($"SET LOCAL synchronous_commit = off", cancellationToken);
             var payment = await transitions.TryLockAsync(request.PaymentId, cancellationToken);
             if (payment is null)
             {

@@ -52,7 +52,8 @@ public sealed partial class PaymentEventApplier(
     NpgsqlDataSource dataSource, PaymentEventSignal signal, IServiceScopeFactory scopes, PaymentsMetrics metrics, TimeProvider time,
     ILogger<PaymentEventApplier> logger) : BackgroundService
 {
-    public const int Parallelism = 8;
+    // Few: applying is not what an IPN's sender waits for, and on a small machine the webhook's answers need the cores.
+    public const int Parallelism = 4;
     public static readonly TimeSpan Sweep = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(5);
     private readonly ConcurrentDictionary<Guid, (int Failures, DateTimeOffset RetryAt)> _failing = new();
@@ -96,7 +97,7 @@ public sealed partial class PaymentEventApplier(
     public async Task<int> ApplyPendingAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var payments = (await PendingPaymentsAsync(Parallelism * 16, cancellationToken))
+        var payments = (await PendingPaymentsAsync(Parallelism * 32, cancellationToken))
             .Where(id => !_failing.TryGetValue(id, out var failing) || failing.RetryAt <= now).ToList();
         var applied = 0;
         await Parallel.ForEachAsync(payments, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken },

@@ -7,6 +7,8 @@ using Freeside.Features.Common.Persistence;
 using Freeside.Features.Payments.Domain;
 using MediatR;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
 
 namespace Freeside.Features.Payments;
 
@@ -57,30 +59,14 @@ public static class ReceiveIpn
             var ipn = parsed.Value;
             var known = ipn.Status is not null;
             var now = time.GetUtcNow();
-            await db.EnterPlatformScopeAsync(cancellationToken);
-            // One statement: match, store, and say whether it was new. The payment is only read (its foreign
-            // key takes a KEY SHARE lock, which the applier's FOR NO KEY UPDATE does not block). An event that
-            // needs nothing — no such payment, or a status we do not know — is stored already settled.
-            var stored = await db.Database.SqlQuery<Guid?>($"""
-                WITH matched AS (
-                    SELECT coalesce((SELECT id FROM payments WHERE order_id = {ipn.OrderId}),
-                                    (SELECT id FROM payments WHERE invoice_id = {ipn.InvoiceId})) AS payment_id)
-                INSERT INTO webhook_events (id, provider, provider_payment_id, status, order_id, invoice_id, payment_id, body, received_at, applied_at, outcome)
-                SELECT {Guid.CreateVersion7()}, 'nowpayments', {ipn.ProviderPaymentId}, {ipn.StatusText}, {ipn.OrderId}, {ipn.InvoiceId}, m.payment_id,
-                       {Encoding.UTF8.GetString(request.Body)}, {now},
-                       CASE WHEN m.payment_id IS NULL OR NOT {known} THEN {now} END,
-                       CASE WHEN m.payment_id IS NULL THEN 'unmatched' WHEN NOT {known} THEN 'ignored' END
-                FROM matched m
-                ON CONFLICT (provider, provider_payment_id, status) DO NOTHING
-                RETURNING payment_id AS "Value"
-                """).ToListAsync(cancellationToken);
-            if (stored.Count == 0)
+            var stored = await StoreAsync(ipn, request.Body, known, now, cancellationToken);
+            if (stored is null)
             {
                 metrics.Ipn("duplicate");
                 return new Outcome("duplicate", null, ipn.StatusText);
             }
 
-            if (stored[0] is not { } paymentId)
+            if (stored.PaymentId is not { } paymentId)
             {
                 metrics.Ipn("unmatched");
                 return new Outcome("unmatched", null, ipn.StatusText);
@@ -96,7 +82,47 @@ public static class ReceiveIpn
             notifications.Add(new PaymentEventStored(paymentId));
             return new Outcome("stored", paymentId, ipn.StatusText);
         }
+
+        /// <summary>
+        /// Matches, stores and says whether it was new in one round trip (BEGIN, the platform scope and the insert
+        /// travel together; the commit is the only other): null for a duplicate, else the matched payment or none.
+        /// The payment is only read; the event's foreign key takes a KEY SHARE lock on it, which the FOR NO KEY
+        /// UPDATE of an applier or a reconciliation does not block. An event that needs nothing — no such payment,
+        /// or a status we do not know — is stored already settled.
+        /// </summary>
+        private async Task<Stored?> StoreAsync(Ipn ipn, byte[] body, bool known, DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            await using var command = db.Database.GetDbConnection().CreateCommand();
+            command.Transaction = db.Database.CurrentTransaction!.GetDbTransaction();
+            command.CommandText = $"""
+                SELECT {TenantScope.Set("@scope")};
+                WITH matched AS (
+                    SELECT coalesce((SELECT id FROM payments WHERE order_id = @order),
+                                    (SELECT id FROM payments WHERE invoice_id = @invoice)) AS payment_id)
+                INSERT INTO webhook_events (id, provider, provider_payment_id, status, order_id, invoice_id, payment_id, body, received_at, applied_at, outcome)
+                SELECT @id, 'nowpayments', @provider_payment, @status, @order, @invoice, m.payment_id, @body, @now,
+                       CASE WHEN m.payment_id IS NULL OR NOT @known THEN @now END,
+                       CASE WHEN m.payment_id IS NULL THEN 'unmatched' WHEN NOT @known THEN 'ignored' END
+                FROM matched m
+                ON CONFLICT (provider, provider_payment_id, status) DO NOTHING
+                RETURNING payment_id
+                """;
+            command.Parameters.Add(new NpgsqlParameter("scope", TenantScope.Platform));
+            command.Parameters.Add(new NpgsqlParameter("id", Guid.CreateVersion7()));
+            command.Parameters.Add(new NpgsqlParameter("provider_payment", ipn.ProviderPaymentId));
+            command.Parameters.Add(new NpgsqlParameter("status", ipn.StatusText));
+            command.Parameters.Add(new NpgsqlParameter("order", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)ipn.OrderId ?? DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter("invoice", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)ipn.InvoiceId ?? DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter("body", Encoding.UTF8.GetString(body)));
+            command.Parameters.Add(new NpgsqlParameter("now", now));
+            command.Parameters.Add(new NpgsqlParameter("known", known));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            return await reader.ReadAsync(cancellationToken) ? new Stored(reader.IsDBNull(0) ? null : reader.GetGuid(0)) : null;
+        }
     }
+
+    private sealed record Stored(Guid? PaymentId);
 
     internal sealed record Ipn(string ProviderPaymentId, string StatusText, PaymentStatus? Status, string? OrderId, string? InvoiceId, string? PayCurrency, string? ActuallyPaid);
 
