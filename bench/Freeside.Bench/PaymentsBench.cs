@@ -20,7 +20,7 @@ namespace Freeside.Bench;
 /// Not over HTTP: Kestrel and routing are not what is measured. The applier runs meanwhile, as in the
 /// service (row lock, state machine, mint under the conservation guard); the answer rate and latency
 /// are the webhook's, and the run then waits until every stored IPN is applied (applied_all_seconds,
-/// from the first send). Afterwards every payment must be finished with exactly one lot of its
+/// from the first send; apply_delay_* from each IPN's receipt to its applying transaction). Afterwards every payment must be finished with exactly one lot of its
 /// credits, and the audit clean.
 /// </summary>
 public static class PaymentsBench
@@ -86,6 +86,7 @@ public static class PaymentsBench
         await applier.StopAsync(CancellationToken.None);
 
         var (finished, lots, credited) = await OutcomeAsync(context.OwnerConnectionString);
+        var (delayP50, delayP99) = await ApplyDelayAsync(context.OwnerConnectionString);
         await using var auditScope = services.CreateAsyncScope();
         var audit = await auditScope.ServiceProvider.GetRequiredService<IMediator>().Send(new AuditConservation.Command(null));
         var samples = latencies.ToList();
@@ -107,10 +108,26 @@ public static class PaymentsBench
             .Add("p99_ms", Percentiles.Of(samples, 99), 100, higherIsBetter: false)
             .Add("errors", errors, 0, higherIsBetter: false)
             .Add("applied_all_seconds", appliedAll.TotalSeconds)
+            .Add("apply_delay_p50_s", delayP50)
+            .Add("apply_delay_p99_s", delayP99)
             .Add("all_applied", drained ? 1 : 0, 1)
             .Add("credits_exact", finished == Payments && lots == Payments && credited == Payments * CreditsMicro ? 1 : 0, 1)
             .Add("audit_ok", audit.IsSuccess && audit.Value.Status == "ok" ? 1 : 0, 1);
         return report;
+    }
+
+    /// <summary>From each stored IPN's receipt to the applier's transaction that applied it, in seconds.</summary>
+    private static async Task<(double P50, double P99)> ApplyDelayAsync(string ownerConnectionString)
+    {
+        await using var connection = new NpgsqlConnection(ownerConnectionString);
+        await connection.OpenAsync();
+        await using var query = new NpgsqlCommand("""
+            SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d)
+            FROM (SELECT extract(epoch FROM applied_at - received_at)::float8 AS d FROM webhook_events WHERE outcome IN ('applied', 'ignored')) e
+            """, connection);
+        await using var reader = await query.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return (reader.IsDBNull(0) ? 0 : reader.GetDouble(0), reader.IsDBNull(1) ? 0 : reader.GetDouble(1));
     }
 
     private static async Task<long> PendingAsync(string ownerConnectionString)
