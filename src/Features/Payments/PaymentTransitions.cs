@@ -26,9 +26,8 @@ internal sealed partial class PaymentTransitions(
 
     /// <summary>
     /// The payment, locked for the rest of the transaction (in the platform scope), waiting for whoever holds
-    /// it. FOR NO KEY UPDATE, not FOR UPDATE: it serializes the payment's updaters just the same, and does not
-    /// conflict with the KEY SHARE lock an IPN's webhook_events row takes on the payment it references, so
-    /// storing an IPN never waits for a payment being applied or reconciled.
+    /// it. FOR NO KEY UPDATE, not FOR UPDATE: it serializes the payment's updaters just the same and blocks
+    /// nothing that only references the payment.
     /// </summary>
     public async Task<Payment?> FindLockedAsync(Guid paymentId, CancellationToken cancellationToken)
     {

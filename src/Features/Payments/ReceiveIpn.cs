@@ -86,9 +86,9 @@ public static class ReceiveIpn
         /// <summary>
         /// Matches, stores and says whether it was new in one round trip (BEGIN, the platform scope and the insert
         /// travel together; the commit is the only other): null for a duplicate, else the matched payment or none.
-        /// The payment is only read; the event's foreign key takes a KEY SHARE lock on it, which the FOR NO KEY
-        /// UPDATE of an applier or a reconciliation does not block. An event that needs nothing — no such payment,
-        /// or a status we do not know — is stored already settled.
+        /// The payment is only read, never locked (webhook_events has no foreign key to it, see M0023), so no lock
+        /// anyone holds on it delays the answer. An event that needs nothing — no such payment, or a status we do
+        /// not know — is stored already settled.
         /// </summary>
         private async Task<Stored?> StoreAsync(Ipn ipn, byte[] body, bool known, DateTimeOffset now, CancellationToken cancellationToken)
         {

@@ -30,8 +30,8 @@ public sealed class PaymentEventApplierTests(PaymentsApp app) : IClassFixture<Pa
         await using var holder = new NpgsqlConnection(app.Database.OwnerConnectionString);
         await holder.OpenAsync();
         await using var transaction = await holder.BeginTransactionAsync();
-        // The lock an applier or a reconciliation holds while it changes the payment (an UPDATE takes the same one).
-        await using (var lockIt = new NpgsqlCommand("SELECT id FROM payments WHERE id = @p FOR NO KEY UPDATE", holder, transaction))
+        // The strongest row lock: stronger than the one an applier or a reconciliation holds while it changes the payment.
+        await using (var lockIt = new NpgsqlCommand("SELECT id FROM payments WHERE id = @p FOR UPDATE", holder, transaction))
         {
             lockIt.Parameters.AddWithValue("p", paymentId);
             await lockIt.ExecuteScalarAsync();
