@@ -43,6 +43,10 @@ public sealed class DevelopersEndpoints : ICarterModule
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound);
+        developer.MapGet("/balance", BalanceAsync)
+            .WithName("GetDeveloperBalance")
+            .WithSummary("Your developer account in micro-USD: available, reserved, consumed, expired, taken back by refunds, and debt (a refund of credits already spent; live calls are refused until a purchase repays it).")
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
         developer.MapGet("/usage", UsageAsync)
             .WithName("GetDeveloperUsage")
             .WithSummary("Your API calls of the last `days` UTC days (1–90, default 30), per day, key and pool.")
@@ -107,6 +111,10 @@ public sealed class DevelopersEndpoints : ICarterModule
     private static async Task<Results<NoContent, ProblemHttpResult>> RevokeKeyAsync(
         string id, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
         (await mediator.Send(new RevokeApiKey.Command(http.Caller().Address, id), cancellationToken)).ToHttp(_ => TypedResults.NoContent());
+
+    private static async Task<Results<Ok<GetDeveloperBalance.View>, ProblemHttpResult>> BalanceAsync(
+        HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>
+        (await mediator.Send(new GetDeveloperBalance.Query(http.Caller().Address), cancellationToken)).ToOk();
 
     private static async Task<Results<Ok<GetUsage.Report>, ProblemHttpResult>> UsageAsync(
         int? days, HttpContext http, IMediator mediator, CancellationToken cancellationToken) =>

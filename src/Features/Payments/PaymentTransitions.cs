@@ -25,31 +25,21 @@ internal sealed partial class PaymentTransitions(
     public static string LotSourceRef(Guid paymentId) => $"nowpayments:{paymentId:N}";
 
     /// <summary>
-    /// The payment by order_id, else by invoice_id, locked for the rest of the transaction (in the caller's
-    /// platform scope). FOR NO KEY UPDATE, not FOR UPDATE: it serializes the payment's updaters just the
-    /// same, and does not conflict with the KEY SHARE locks that rows referencing the payment take (an IPN's
-    /// webhook_events row), so no order of those inserts and this lock can deadlock.
+    /// The payment, locked for the rest of the transaction (in the platform scope), waiting for whoever holds
+    /// it. FOR NO KEY UPDATE, not FOR UPDATE: it serializes the payment's updaters just the same and blocks
+    /// nothing that only references the payment.
     /// </summary>
-    public async Task<Payment?> FindLockedAsync(string? orderId, string? invoiceId, CancellationToken cancellationToken)
-    {
-        if (orderId is not null)
-        {
-            var byOrder = await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE order_id = {orderId} FOR NO KEY UPDATE").SingleOrDefaultAsync(cancellationToken);
-            if (byOrder is not null)
-            {
-                return byOrder;
-            }
-        }
-
-        return invoiceId is null
-            ? null
-            : await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE invoice_id = {invoiceId} FOR NO KEY UPDATE").SingleOrDefaultAsync(cancellationToken);
-    }
-
     public async Task<Payment?> FindLockedAsync(Guid paymentId, CancellationToken cancellationToken)
     {
         await db.EnterPlatformScopeAsync(cancellationToken);
         return await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE id = {paymentId} FOR NO KEY UPDATE").SingleOrDefaultAsync(cancellationToken);
+    }
+
+    /// <summary>As <see cref="FindLockedAsync(Guid, CancellationToken)"/>, but null at once when another transaction holds it (or it does not exist).</summary>
+    public async Task<Payment?> TryLockAsync(Guid paymentId, CancellationToken cancellationToken)
+    {
+        await db.EnterPlatformScopeAsync(cancellationToken);
+        return await db.Set<Payment>().FromSql($"SELECT * FROM payments WHERE id = {paymentId} FOR NO KEY UPDATE SKIP LOCKED").SingleOrDefaultAsync(cancellationToken);
     }
 
     public async Task<PaymentEffect> ApplyAsync(Payment payment, PaymentStatus status, ProviderFacts facts, CancellationToken cancellationToken)

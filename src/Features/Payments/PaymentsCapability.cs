@@ -33,6 +33,9 @@ public sealed class PaymentsCapability : ICapability
         services.AddHttpClient(NowPaymentsClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan);
         services.TryAddSingleton<NowPaymentsClient>();
         services.TryAddScoped<PaymentTransitions>();
+        services.TryAddSingleton<PaymentEventSignal>();
+        services.TryAddSingleton<PaymentEventApplier>();
+        services.AddHostedService(provider => provider.GetRequiredService<PaymentEventApplier>());
         services.ConfigureAllQuartzSchedulers(PaymentsJobs.Schedule);
         services.TryAddSingleton(new PaymentLinks(payments.IpnCallbackUrl ?? new Uri(settings.PublicUrls[0], "/api/crypto/webhook")));
     }

@@ -7,22 +7,30 @@ using Freeside.Features.Common.Persistence;
 using Freeside.Features.Payments.Domain;
 using MediatR;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
 
 namespace Freeside.Features.Payments;
 
 /// <summary>
-/// A NOWPayments IPN: verified, stored once per (payment, status), matched to our payment by order_id
-/// then invoice_id, and applied through <see cref="Payment.Receive"/>. <c>finished</c> mints the
-/// payment's purchase lot in the same transaction; the lot's (source, source_ref) is unique per
-/// payment, and the payment row is locked, so concurrent replays queue and then see it finished.
+/// A NOWPayments IPN: verified, matched to our payment by order_id then invoice_id (a plain read, no
+/// lock), stored once per (payment, status) in <c>webhook_events</c> and answered as soon as that
+/// commits. A matched IPN is stored pending; <see cref="PaymentEventApplier"/> applies it through the
+/// state machine in its own transaction (<see cref="ApplyPaymentEvents"/>). The answer therefore never
+/// waits for a payment's row lock or a mint, and nothing is lost: the event is durable before the 200.
+/// A replay hits the unique key and answers at once as a duplicate.
 /// </summary>
 public static class ReceiveIpn
 {
     public const int MaxBodyBytes = 64 * 1024;
 
-    public sealed record Command(byte[] Body, string? Signature) : ICommand<Outcome>, IMovesCredits;
+    public sealed record Command(byte[] Body, string? Signature) : ICommand<Outcome>;
 
-    /// <param name="Result">applied, ignored (backward or repeated), duplicate (this status was stored before), unmatched (no such payment).</param>
+    /// <param name="Result">
+    /// stored (pending; applied in order shortly after), duplicate (this status was stored before), unmatched (no such
+    /// payment), ignored (a status the state machine does not know).
+    /// </param>
+    /// <param name="Status">The status this IPN reported.</param>
     public sealed record Outcome(string Result, Guid? PaymentId, string? Status);
 
     public sealed class Validator : AbstractValidator<Command>
@@ -32,7 +40,7 @@ public static class ReceiveIpn
 
     public static string LotSourceRef(Guid paymentId) => PaymentTransitions.LotSourceRef(paymentId);
 
-    internal sealed class Handler(FreesideDb db, PaymentTransitions transitions, IpnVerifier verifier, PaymentsMetrics metrics, TimeProvider time)
+    internal sealed class Handler(FreesideDb db, IpnVerifier verifier, PaymentsMetrics metrics, CommitNotifications notifications, TimeProvider time)
         : IRequestHandler<Command, Result<Outcome>>
     {
         public async Task<Result<Outcome>> Handle(Command request, CancellationToken cancellationToken)
@@ -49,38 +57,72 @@ public static class ReceiveIpn
             }
 
             var ipn = parsed.Value;
-            await db.EnterPlatformScopeAsync(cancellationToken);
-            var payment = await transitions.FindLockedAsync(ipn.OrderId, ipn.InvoiceId, cancellationToken);
-            var eventId = Guid.CreateVersion7();
-            var stored = await db.Database.ExecuteSqlAsync($"""
-                INSERT INTO webhook_events (id, provider, provider_payment_id, status, order_id, invoice_id, payment_id, body, received_at)
-                VALUES ({eventId}, 'nowpayments', {ipn.ProviderPaymentId}, {ipn.StatusText}, {ipn.OrderId}, {ipn.InvoiceId}, {payment?.Id}, {Encoding.UTF8.GetString(request.Body)}, {time.GetUtcNow()})
-                ON CONFLICT (provider, provider_payment_id, status) DO NOTHING
-                """, cancellationToken);
-            if (stored == 0)
+            var known = ipn.Status is not null;
+            var now = time.GetUtcNow();
+            var stored = await StoreAsync(ipn, request.Body, known, now, cancellationToken);
+            if (stored is null)
             {
                 metrics.Ipn("duplicate");
-                return new Outcome("duplicate", payment?.Id, payment?.Status.ToWire());
+                return new Outcome("duplicate", null, ipn.StatusText);
             }
 
-            if (payment is null)
+            if (stored.PaymentId is not { } paymentId)
             {
                 metrics.Ipn("unmatched");
-                return new Outcome("unmatched", null, null);
+                return new Outcome("unmatched", null, ipn.StatusText);
             }
 
-            if (ipn.Status is not { } status)
+            if (!known)
             {
                 metrics.Ipn("ignored");
-                return new Outcome("ignored", payment.Id, payment.Status.ToWire());
+                return new Outcome("ignored", paymentId, ipn.StatusText);
             }
 
-            var effect = await transitions.ApplyAsync(payment, status, new ProviderFacts(ipn.ProviderPaymentId, ipn.PayCurrency, ipn.ActuallyPaid), cancellationToken);
+            metrics.Ipn("stored");
+            notifications.Add(new PaymentEventStored(paymentId));
+            return new Outcome("stored", paymentId, ipn.StatusText);
+        }
 
-            metrics.Ipn(effect == PaymentEffect.Ignored ? "ignored" : "applied");
-            return new Outcome(effect == PaymentEffect.Ignored ? "ignored" : "applied", payment.Id, payment.Status.ToWire());
+        /// <summary>
+        /// Matches, stores and says whether it was new in one round trip (BEGIN, the platform scope and the insert
+        /// travel together; the commit is the only other): null for a duplicate, else the matched payment or none.
+        /// The payment is only read, never locked (webhook_events has no foreign key to it, see M0023), so no lock
+        /// anyone holds on it delays the answer. An event that needs nothing — no such payment, or a status we do
+        /// not know — is stored already settled.
+        /// </summary>
+        private async Task<Stored?> StoreAsync(Ipn ipn, byte[] body, bool known, DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            await using var command = db.Database.GetDbConnection().CreateCommand();
+            command.Transaction = db.Database.CurrentTransaction!.GetDbTransaction();
+            command.CommandText = $"""
+                SELECT {TenantScope.Set("@scope")};
+                WITH matched AS (
+                    SELECT coalesce((SELECT id FROM payments WHERE order_id = @order),
+                                    (SELECT id FROM payments WHERE invoice_id = @invoice)) AS payment_id)
+                INSERT INTO webhook_events (id, provider, provider_payment_id, status, order_id, invoice_id, payment_id, body, received_at, applied_at, outcome)
+                SELECT @id, 'nowpayments', @provider_payment, @status, @order, @invoice, m.payment_id, @body, @now,
+                       CASE WHEN m.payment_id IS NULL OR NOT @known THEN @now END,
+                       CASE WHEN m.payment_id IS NULL THEN 'unmatched' WHEN NOT @known THEN 'ignored' END
+                FROM matched m
+                ON CONFLICT (provider, provider_payment_id, status) DO NOTHING
+                RETURNING payment_id
+                """;
+            command.Parameters.Add(new NpgsqlParameter("scope", TenantScope.Platform));
+            command.Parameters.Add(new NpgsqlParameter("id", Guid.CreateVersion7()));
+            command.Parameters.Add(new NpgsqlParameter("provider_payment", ipn.ProviderPaymentId));
+            command.Parameters.Add(new NpgsqlParameter("status", ipn.StatusText));
+            command.Parameters.Add(new NpgsqlParameter("order", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)ipn.OrderId ?? DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter("invoice", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)ipn.InvoiceId ?? DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter("body", Encoding.UTF8.GetString(body)));
+            command.Parameters.Add(new NpgsqlParameter("now", now));
+            command.Parameters.Add(new NpgsqlParameter("known", known));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            return await reader.ReadAsync(cancellationToken) ? new Stored(reader.IsDBNull(0) ? null : reader.GetGuid(0)) : null;
         }
     }
+
+    private sealed record Stored(Guid? PaymentId);
 
     internal sealed record Ipn(string ProviderPaymentId, string StatusText, PaymentStatus? Status, string? OrderId, string? InvoiceId, string? PayCurrency, string? ActuallyPaid);
 

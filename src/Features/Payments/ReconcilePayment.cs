@@ -34,7 +34,8 @@ public static partial class ReconcilePayment
     {
         public async Task<Result<ReconcileView>> Handle(Command request, CancellationToken cancellationToken)
         {
-            // Locked first: an IPN for this payment arriving meanwhile waits, then sees what this applied.
+            // Locked first: an IPN arriving meanwhile is stored and answered as usual; the applier skips this payment
+            // while it is held and applies that IPN afterwards, against what this applied.
             var payment = await transitions.FindLockedAsync(request.PaymentId, cancellationToken);
             if (payment is null)
             {

@@ -35,6 +35,7 @@ public sealed class CreatePaymentTests(PaymentsApp app) : IClassFixture<Payments
         var ipn = PaymentsTestKit.Ipn(orderId, "finished", 31_001);
         using var webhook = app.CreateClient();
         (await webhook.PostIpnAsync(ipn, PaymentsTestKit.Sign(ipn))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await app.EventsAppliedAsync(Guid.Parse(payment.GetProperty("payment_id").GetString()!));
 
         (await app.AvailableAsync(account)).ShouldBe(27_500_000);
         var view = await client.GetFromJsonAsync<JsonElement>($"/api/v1/payments/{payment.GetProperty("payment_id").GetString()}");
@@ -52,6 +53,7 @@ public sealed class CreatePaymentTests(PaymentsApp app) : IClassFixture<Payments
         var ipn = PaymentsTestKit.Ipn(payment.GetProperty("order_id").GetString()!, "finished", 31_002);
         using var webhook = app.CreateClient();
         (await webhook.PostIpnAsync(ipn, PaymentsTestKit.Sign(ipn))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await app.EventsAppliedAsync(Guid.Parse(payment.GetProperty("payment_id").GetString()!));
 
         response.StatusCode.ShouldBe(HttpStatusCode.Created);
         payment.GetProperty("developer").GetBoolean().ShouldBeTrue();
@@ -148,6 +150,7 @@ public sealed class PaymentsDisabledTests(PaymentsDisabledApp app) : IClassFixtu
         problem.GetProperty("type").GetString()!.ShouldEndWith("/payments-disabled");
         app.NowPayments.Requests.ShouldBeEmpty();
         landed.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await app.EventsAppliedAsync(paymentId);
         (await app.LotCountAsync(paymentId)).ShouldBe(1);
         (await app.AvailableAsync(account)).ShouldBe(10_500_000);
     }

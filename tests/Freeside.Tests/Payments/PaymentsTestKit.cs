@@ -105,6 +105,35 @@ internal static class PaymentsTestKit
         return (orderId, id, account, slug);
     }
 
+    /// <summary>
+    /// Waits until the applier has applied every stored IPN of the payment (the webhook answers once the
+    /// IPN is stored; its effect lands moments later); fails the test after <paramref name="timeout"/>.
+    /// Returns how long it waited.
+    /// </summary>
+    public static async Task<TimeSpan> EventsAppliedAsync(this FreesideApp app, Guid paymentId, TimeSpan? timeout = null) =>
+        await EventsAppliedAsync(app.Database, paymentId, timeout);
+
+    public static async Task<TimeSpan> EventsAppliedAsync(TestDatabase database, Guid paymentId, TimeSpan? timeout = null)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var limit = timeout ?? TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            var pending = await database.ScalarAsync<long>("SELECT count(*) FROM webhook_events WHERE payment_id = @p AND applied_at IS NULL", ("p", paymentId));
+            if (pending == 0)
+            {
+                return waited.Elapsed;
+            }
+
+            waited.Elapsed.ShouldBeLessThan(limit, $"payment {paymentId} still has {pending} stored IPNs not applied");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>What the applier did with the payment's stored IPN of this status (applied, ignored; null while pending).</summary>
+    public static Task<string?> EventOutcomeAsync(this FreesideApp app, Guid paymentId, string status) =>
+        app.Database.ScalarAsync<string>("SELECT outcome FROM webhook_events WHERE payment_id = @p AND status = @s", ("p", paymentId), ("s", status));
+
     public static Task<long> LotCountAsync(this FreesideApp app, Guid paymentId) =>
         app.Database.ScalarAsync<long>("SELECT count(*) FROM credit_lots WHERE source = 'purchase' AND source_ref = @r", ("r", ReceiveIpn.LotSourceRef(paymentId)));
 

@@ -19,7 +19,11 @@ public sealed class ReceiveIpnTests(PaymentsApp app) : IClassFixture<PaymentsApp
         var outcome = await response.Content.ReadFromJsonAsync<JsonElement>();
 
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
-        outcome.GetProperty("result").GetString().ShouldBe("applied");
+        outcome.GetProperty("result").GetString().ShouldBe("stored");
+        outcome.GetProperty("payment_id").GetGuid().ShouldBe(paymentId);
+        // The bound: credits land within 2 s of receipt.
+        (await app.EventsAppliedAsync(paymentId)).ShouldBeLessThan(TimeSpan.FromSeconds(2));
+        (await app.EventOutcomeAsync(paymentId, "finished")).ShouldBe("applied");
         (await app.LotCountAsync(paymentId)).ShouldBe(1);
         (await app.AvailableAsync(account)).ShouldBe(10_500_000);
         (await app.StatusAsync(paymentId)).ShouldBe("finished");
@@ -42,14 +46,17 @@ public sealed class ReceiveIpnTests(PaymentsApp app) : IClassFixture<PaymentsApp
             using var client = app.CreateClient();
             start.Wait();
             using var response = await client.PostIpnAsync(body, signature);
-            return response.StatusCode;
+            return (response.StatusCode, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("result").GetString());
         })).Append(Task.Run(() =>
         {
             start.Set();
-            return HttpStatusCode.OK;
+            return (HttpStatusCode.OK, (string?)null);
         })));
 
-        responses.ShouldAllBe(s => s == HttpStatusCode.OK);
+        responses.ShouldAllBe(r => r.Item1 == HttpStatusCode.OK);
+        responses.Count(r => r.Item2 == "stored").ShouldBe(1);
+        responses.Count(r => r.Item2 == "duplicate").ShouldBe(49);
+        await app.EventsAppliedAsync(paymentId);
         (await app.LotCountAsync(paymentId)).ShouldBe(1);
         (await app.AvailableAsync(account)).ShouldBe(10_500_000);
         (await app.Database.ScalarAsync<long>("SELECT count(*) FROM webhook_events WHERE payment_id = @id", ("id", paymentId))).ShouldBe(1);
@@ -83,6 +90,7 @@ public sealed class ReceiveIpnTests(PaymentsApp app) : IClassFixture<PaymentsApp
             })));
 
             statuses.ShouldAllBe(s => s == HttpStatusCode.OK);
+            await app.EventsAppliedAsync(paymentId);
             (await app.StatusAsync(paymentId)).ShouldBe("finished");
             (await app.LotCountAsync(paymentId)).ShouldBe(1);
             (await app.AvailableAsync(account)).ShouldBe(10_500_000);
@@ -131,6 +139,7 @@ public sealed class ReceiveIpnTests(PaymentsApp app) : IClassFixture<PaymentsApp
         using var response = await client.PostIpnAsync(body, PaymentsTestKit.Sign(body));
 
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await app.EventsAppliedAsync(paymentId);
         (await app.StatusAsync(paymentId)).ShouldBe("partially_paid");
         (await app.Database.ScalarAsync<string>("SELECT paid_crypto_amount FROM payments WHERE id = @id", ("id", paymentId))).ShouldBe("0.00010");
         (await app.LotCountAsync(paymentId)).ShouldBe(0);
@@ -166,6 +175,7 @@ public sealed class ReceiveIpnTests(PaymentsApp app) : IClassFixture<PaymentsApp
         using var response = await client.PostIpnAsync(body, PaymentsTestKit.Sign(body));
 
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await app.EventsAppliedAsync(paymentId);
         (await app.LotCountAsync(paymentId)).ShouldBe(1);
         (await app.AvailableAsync(account)).ShouldBe(10_500_000);
     }
@@ -188,6 +198,7 @@ public sealed class ReceiveIpnTests(PaymentsApp app) : IClassFixture<PaymentsApp
                 response.StatusCode.ShouldBe(HttpStatusCode.OK);
             }
 
+            await app.EventsAppliedAsync(paymentId);
             (await app.StatusAsync(paymentId)).ShouldBe("finished");
             (await app.LotCountAsync(paymentId)).ShouldBe(1);
             (await app.AvailableAsync(account)).ShouldBe(10_500_000);

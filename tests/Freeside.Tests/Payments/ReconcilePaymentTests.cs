@@ -102,6 +102,7 @@ public sealed class ReconcilePaymentTests(PaymentsApp app) : IClassFixture<Payme
         using var webhook = app.CreateClient();
         var confirming = PaymentsTestKit.Ipn(orderId, "confirming", 61_003);
         (await webhook.PostIpnAsync(confirming, PaymentsTestKit.Sign(confirming))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await app.EventsAppliedAsync(paymentId);
         app.NowPayments.Payments["61003"] = new { payment_id = 61_003, payment_status = "finished", order_id = orderId, actually_paid = "0.1", pay_currency = "eth" };
         using var admin = app.CreateAdminClient();
 
@@ -109,12 +110,14 @@ public sealed class ReconcilePaymentTests(PaymentsApp app) : IClassFixture<Payme
         var view = await response.Content.ReadFromJsonAsync<JsonElement>();
         var finished = PaymentsTestKit.Ipn(orderId, "finished", 61_003);
         var late = await webhook.PostIpnAsync(finished, PaymentsTestKit.Sign(finished));
+        await app.EventsAppliedAsync(paymentId);
 
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
         view.GetProperty("result").GetString().ShouldBe("applied");
         view.GetProperty("status_before").GetString().ShouldBe("confirming");
         view.GetProperty("status").GetString().ShouldBe("finished");
-        (await late.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("result").GetString().ShouldBe("ignored");
+        (await late.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("result").GetString().ShouldBe("stored");
+        (await app.EventOutcomeAsync(paymentId, "finished")).ShouldBe("ignored");
         (await app.LotCountAsync(paymentId)).ShouldBe(1);
         (await app.AvailableAsync(account)).ShouldBe(10_500_000);
     }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Freeside.Features.Ledger;
+using Freeside.Tests.Identity;
 using Freeside.Tests.Ledger;
 
 namespace Freeside.Tests.Payments;
@@ -111,11 +112,49 @@ public sealed class RefundTests(PaymentsApp app) : IClassFixture<PaymentsApp>
         })));
 
         responses.ShouldAllBe(s => s == HttpStatusCode.OK);
+        await app.EventsAppliedAsync(paymentId);
         (await app.ScalarLongAsync("SELECT count(*) FROM credit_clawbacks WHERE account_id = @a", account)).ShouldBe(1);
         (await app.ScalarLongAsync("SELECT count(*) FROM ledger_entries WHERE account_id = @a AND kind = 'clawback'", account)).ShouldBe(1);
         (await PurchaseLotAsync(paymentId, "taken_back")).ShouldBe(10_500_000);
         (await app.AvailableAsync(account)).ShouldBe(0);
         (await DebtAsync(account)).ShouldBe(0);
+        await app.ShouldAuditCleanAsync();
+    }
+
+    [Fact]
+    public async Task DeveloperBalance_RefundedAfterSpend_ShowsTheDebt_NextPurchaseRepaysIt()
+    {
+        using var session = app.CreateClient().WithBearer(await IdentityHttp.SessionTokenAsync(app, TestWallet.Demo));
+        using var webhook = app.CreateClient();
+        var empty = await session.GetFromJsonAsync<JsonElement>("/api/v1/developer/balance");
+        empty.GetProperty("available_micro").GetInt64().ShouldBe(0);
+        empty.GetProperty("debt_micro").GetInt64().ShouldBe(0);
+        var bought = await (await session.PostAsJsonAsync("/api/v1/payments", new { pack_id = "starter", developer = true })).Content.ReadFromJsonAsync<JsonElement>();
+        var orderId = bought.GetProperty("order_id").GetString()!;
+        await DeliverAsync(webhook, orderId, 71_007, "finished");
+        var account = await app.Database.ScalarAsync<Guid>("SELECT account_id FROM payments WHERE order_id = @o", ("o", orderId));
+        var hold = await app.SendAsync(new ReserveCredits.Command(account, 3_000_000, "dev-" + Guid.NewGuid()));
+        (await app.SendAsync(new FinalizeReservation.Command(account, hold.Value.ReservationId, 3_000_000, new Usage(), "fin-" + Guid.NewGuid())))
+            .IsSuccess.ShouldBeTrue();
+
+        await DeliverAsync(webhook, orderId, 71_007, "refunded");
+        var inDebt = await session.GetFromJsonAsync<JsonElement>("/api/v1/developer/balance");
+
+        inDebt.GetProperty("available_micro").GetInt64().ShouldBe(0);
+        inDebt.GetProperty("consumed_micro").GetInt64().ShouldBe(3_000_000);
+        inDebt.GetProperty("taken_back_micro").GetInt64().ShouldBe(2_000_000);
+        inDebt.GetProperty("debt_micro").GetInt64().ShouldBe(3_000_000);
+        using (var anonymous = app.CreateClient())
+        {
+            (await anonymous.GetAsync("/api/v1/developer/balance")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        }
+
+        var again = await (await session.PostAsJsonAsync("/api/v1/payments", new { pack_id = "standard", developer = true })).Content.ReadFromJsonAsync<JsonElement>();
+        await DeliverAsync(webhook, again.GetProperty("order_id").GetString()!, 71_008, "finished");
+        var repaid = await session.GetFromJsonAsync<JsonElement>("/api/v1/developer/balance");
+
+        repaid.GetProperty("debt_micro").GetInt64().ShouldBe(0);
+        repaid.GetProperty("available_micro").GetInt64().ShouldBe(7_500_000);
         await app.ShouldAuditCleanAsync();
     }
 
@@ -136,11 +175,13 @@ public sealed class RefundTests(PaymentsApp app) : IClassFixture<PaymentsApp>
         (await app.ScalarLongAsync("SELECT count(*) FROM credit_clawbacks WHERE account_id = @a", account)).ShouldBe(0);
     }
 
-    private static async Task DeliverAsync(HttpClient client, string orderId, long providerPaymentId, string status)
+    /// <summary>One IPN, answered, then applied (as NOWPayments would send the next only later).</summary>
+    private async Task DeliverAsync(HttpClient client, string orderId, long providerPaymentId, string status)
     {
         var body = PaymentsTestKit.Ipn(orderId, status, providerPaymentId);
         using var response = await client.PostIpnAsync(body, PaymentsTestKit.Sign(body));
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await app.EventsAppliedAsync((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("payment_id").GetGuid());
     }
 
     private Task<long> DebtAsync(Guid account) => app.ScalarLongAsync("SELECT debt_micro FROM credit_accounts WHERE id = @a", account);

@@ -48,6 +48,7 @@ public sealed class SimulatorTests(SimulatorApp app) : IClassFixture<SimulatorAp
             ["action"] = "pay", ["twice"] = "true", ["shuffle"] = "true",
         }));
         var delivered = await paid.Content.ReadAsStringAsync();
+        await PaymentsTestKit.EventsAppliedAsync(app, Guid.Parse(created.GetProperty("payment_id").GetString()!));
         var status = await client.GetFromJsonAsync<JsonElement>($"/api/v1/payments/{created.GetProperty("payment_id").GetString()}");
 
         page.ShouldContain("Pay in full");
@@ -68,6 +69,7 @@ public sealed class SimulatorTests(SimulatorApp app) : IClassFixture<SimulatorAp
         var invoiceUrl = new Uri(created.GetProperty("invoice_url").GetString()!);
 
         await client.PostAsync(invoiceUrl.PathAndQuery, new FormUrlEncodedContent(new Dictionary<string, string> { ["action"] = "partial" }));
+        await PaymentsTestKit.EventsAppliedAsync(app, Guid.Parse(created.GetProperty("payment_id").GetString()!));
         var status = await client.GetFromJsonAsync<JsonElement>($"/api/v1/payments/{created.GetProperty("payment_id").GetString()}");
 
         status.GetProperty("status").GetString().ShouldBe("partially_paid");

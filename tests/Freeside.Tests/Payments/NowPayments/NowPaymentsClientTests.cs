@@ -1,6 +1,7 @@
 using Freeside.Features.Payments;
 using Freeside.Features.Payments.NowPayments;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Freeside.Tests.Payments.NowPayments;
@@ -132,5 +133,41 @@ public sealed class NowPaymentsClientTests : IAsyncLifetime
 
         payment.IsSuccess.ShouldBeTrue(payment.Error?.Detail);
         payment.Value.ShouldBe(new NowPaymentsPayment("777", "finished", "fs-1", null, null, "0.00021"));
+    }
+
+    [Fact]
+    public async Task FindPaymentByInvoice_SignsInRenewsOn401_NeverLogsThePasswordOrToken()
+    {
+        var capture = new Freeside.Tests.Infrastructure.CapturingLoggerProvider();
+        await using var services = new ServiceCollection()
+            .AddLogging(logging => logging.AddProvider(capture).SetMinimumLevel(LogLevel.Trace))
+            .AddHttpClient().BuildServiceProvider();
+        var settings = new PaymentsSettings(true, null, "key-123", [new CreditPack("starter", 5_000_000, 5_000_000)])
+        {
+            ApiUrl = _fake.Url, AttemptTimeout = TimeSpan.FromMilliseconds(300), CallBudget = TimeSpan.FromSeconds(5),
+            AccountEmail = NowPaymentsFake.AccountEmail, AccountPassword = NowPaymentsFake.AccountPassword,
+        };
+        var client = new NowPaymentsClient(services.GetRequiredService<IHttpClientFactory>(), settings,
+            services.GetRequiredService<ILogger<NowPaymentsClient>>());
+        _fake.InvoicePayments["inv-9"] = new Dictionary<string, object> { ["payment_id"] = 909, ["payment_status"] = "confirming", ["invoice_id"] = "inv-9" };
+
+        var first = await client.FindPaymentByInvoiceAsync("inv-9", CancellationToken.None);
+        var issued = _fake.Tokens.Keys.ToList();
+        _fake.Tokens.Clear();
+        var renewed = await client.FindPaymentByInvoiceAsync("inv-9", CancellationToken.None);
+        var wrong = new NowPaymentsClient(services.GetRequiredService<IHttpClientFactory>(), settings with { AccountPassword = "not-the-password-4242" },
+            services.GetRequiredService<ILogger<NowPaymentsClient>>());
+        var refused = await wrong.FindPaymentByInvoiceAsync("inv-9", CancellationToken.None);
+
+        first.Value!.Status.ShouldBe("confirming");
+        renewed.Value!.PaymentId.ShouldBe("909");
+        _fake.Requests.Count(r => r.Path == "/v1/auth").ShouldBe(3);
+        _fake.ListAuthorizations.ShouldAllBe(a => a.StartsWith("Bearer ", StringComparison.Ordinal));
+        refused.Error.ShouldBeOfType<NowPaymentsFailed>();
+        capture.Entries.ShouldNotBeEmpty();
+        capture.AllText.ShouldNotContain(NowPaymentsFake.AccountPassword);
+        capture.AllText.ShouldNotContain("not-the-password-4242");
+        issued.Concat(_fake.Tokens.Keys).ShouldAllBe(token => !capture.AllText.Contains(token, StringComparison.Ordinal));
+        refused.Error!.Detail.ShouldNotContain("not-the-password-4242");
     }
 }
