@@ -171,7 +171,7 @@ public sealed class PaymentEventRestartTests(SharedDatabasePaymentsApp app) : IC
         (await app.StatusAsync(paymentId)).ShouldBe("finished");
         (await app.LotCountAsync(paymentId)).ShouldBe(1);
         (await app.AvailableAsync(account)).ShouldBe(10_500_000);
-        PaymentsApp.CreditedRecorder.For(paymentId).ShouldBe(1);
+        (await PaymentsApp.CreditedRecorder.SettledForAsync(paymentId)).ShouldBe(1);
         await app.ShouldAuditCleanAsync();
     }
 
@@ -217,7 +217,7 @@ public sealed class PaymentEventRestartTests(SharedDatabasePaymentsApp app) : IC
             (await app.StatusAsync(paymentId)).ShouldBe("finished");
             (await app.LotCountAsync(paymentId)).ShouldBe(1);
             (await app.AvailableAsync(account)).ShouldBe(10_500_000);
-            PaymentsApp.CreditedRecorder.For(paymentId).ShouldBe(1);
+            (await PaymentsApp.CreditedRecorder.SettledForAsync(paymentId)).ShouldBe(1);
             (await app.Database.ScalarAsync<long>("SELECT count(*) FROM webhook_events WHERE payment_id = @p AND outcome = 'applied'", ("p", paymentId))).ShouldBe(2);
             await using var scope = restarted.Services.CreateAsyncScope();
             var audit = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new AuditConservation.Command(null));

@@ -48,6 +48,21 @@ public class PaymentsApp : FreesideApp
 
         public static int For(Guid paymentId) => Published.Count(p => p.PaymentId == paymentId);
 
+        /// <summary>
+        /// How many times the payment was announced credited, once the announcement (published after the applying
+        /// transaction commits, so a moment after the credits are visible) has arrived and a second one has had time to.
+        /// </summary>
+        public static async Task<int> SettledForAsync(Guid paymentId)
+        {
+            for (var i = 0; i < 250 && For(paymentId) == 0; i++)
+            {
+                await Task.Delay(20);
+            }
+
+            await Task.Delay(200);
+            return For(paymentId);
+        }
+
         public Task Handle(PaymentCredited notification, CancellationToken cancellationToken)
         {
             Published.Enqueue(notification);

@@ -60,7 +60,7 @@ public sealed class ReceiveIpnTests(PaymentsApp app) : IClassFixture<PaymentsApp
         (await app.LotCountAsync(paymentId)).ShouldBe(1);
         (await app.AvailableAsync(account)).ShouldBe(10_500_000);
         (await app.Database.ScalarAsync<long>("SELECT count(*) FROM webhook_events WHERE payment_id = @id", ("id", paymentId))).ShouldBe(1);
-        PaymentsApp.CreditedRecorder.For(paymentId).ShouldBe(1);
+        (await PaymentsApp.CreditedRecorder.SettledForAsync(paymentId)).ShouldBe(1);
         PaymentsApp.CreditedRecorder.Published.Single(p => p.PaymentId == paymentId).CreditsMicro.ShouldBe(10_500_000);
         await app.ShouldAuditCleanAsync();
     }
