@@ -48,7 +48,7 @@ public static class FeatureRegistration
             .UseNpgsql(provider.GetRequiredService<NpgsqlDataSource>(), npgsql => npgsql.ExecutionStrategy(dependencies => new RolledBackOnlyExecutionStrategy(dependencies)))
             .ConfigureWarnings(w => w.Ignore(RelationalEventId.PendingModelChangesWarning)));
 
-        services.AddSingleton(new RedisSettings(settings.RedisConfiguration));
+        services.AddSingleton(new RedisSettings(settings.RedisConfiguration, settings.RedisKeyPrefix));
         services.AddSingleton<RedisConnection>();
         services.AddFreesideRateLimiting(settings.RateLimits);
 

@@ -13,7 +13,7 @@ namespace Freeside.Features.Developers;
 /// </summary>
 public sealed partial class ApiKeyChanges(RedisConnection redis, ApiKeyVerifier verifier, ILogger<ApiKeyChanges> logger) : BackgroundService
 {
-    private static readonly RedisChannel Channel = new("freeside:developers:api-key-changed", RedisChannel.PatternMode.Literal);
+    private const string ChannelName = "freeside:developers:api-key-changed";
 
     /// <summary>Set when this replica has subscribed (tests wait for it before they race two replicas).</summary>
     public TaskCompletionSource Subscribed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -42,7 +42,7 @@ public sealed partial class ApiKeyChanges(RedisConnection redis, ApiKeyVerifier 
 
         try
         {
-            await subscriber.PublishAsync(Channel, message);
+            await subscriber.PublishAsync(redis.Channel(ChannelName), message);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -82,7 +82,7 @@ public sealed partial class ApiKeyChanges(RedisConnection redis, ApiKeyVerifier 
             {
                 try
                 {
-                    await subscriber.SubscribeAsync(Channel, (_, message) =>
+                    await subscriber.SubscribeAsync(redis.Channel(ChannelName), (_, message) =>
                     {
                         if (message.HasValue)
                         {

@@ -15,7 +15,7 @@ namespace Freeside.Features.WebChat;
 public sealed partial class SocketHub(RedisConnection redis, WebChatSettings settings, IHostApplicationLifetime lifetime, ILogger<SocketHub> logger)
     : IHostedService
 {
-    private static readonly RedisChannel Channel = new("freeside:webchat:events", RedisChannel.PatternMode.Literal);
+    private const string ChannelName = "freeside:webchat:events";
 
     private readonly ConcurrentDictionary<Guid, ChatSocket> _sockets = new();
     private readonly string _replica = Guid.NewGuid().ToString("N");
@@ -38,7 +38,7 @@ public sealed partial class SocketHub(RedisConnection redis, WebChatSettings set
         {
             try
             {
-                await subscriber.PublishAsync(Channel, envelope);
+                await subscriber.PublishAsync(redis.Channel(ChannelName), envelope);
                 return;
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
@@ -84,7 +84,7 @@ public sealed partial class SocketHub(RedisConnection redis, WebChatSettings set
             try
             {
                 // Handlers run in order on one queue, so a chat's tokens reach the other tab in order.
-                var queue = await subscriber.SubscribeAsync(Channel);
+                var queue = await subscriber.SubscribeAsync(redis.Channel(ChannelName));
                 queue.OnMessage(async message => await DeliverAsync((string)message.Message!));
             }
             catch (Exception e) when (e is RedisException or TimeoutException)

@@ -20,6 +20,11 @@ public class FreesideApp : IAsyncLifetime
 
     public TestDatabase Database { get; private set; } = null!;
 
+    /// <summary>What this host puts before its Redis keys (its database's name).</summary>
+    public string RedisKeyPrefix => RedisKeyPrefixFor(Database);
+
+    public static string RedisKeyPrefixFor(TestDatabase database) => database.Name + ":";
+
     public IServiceProvider Services => Factory.Services;
 
     public WebApplicationFactory<Program> Factory => _factory ?? throw new InvalidOperationException("The app has not started.");
@@ -30,6 +35,9 @@ public class FreesideApp : IAsyncLifetime
         ["DATABASE_URL"] = database.AppConnectionString,
         ["DATABASE_MIGRATION_URL"] = database.OwnerConnectionString,
         ["REDIS_URL"] = TestEnvironment.RedisUrl,
+        // Test hosts share one Redis; without a namespace of their own, one host's cached answers (an NFT's owner on
+        // its own local chain, whose contract has the same address on every chain) were another host's.
+        ["REDIS_KEY_PREFIX"] = RedisKeyPrefixFor(database),
         ["FREESIDE_ADMIN_TOKEN"] = AdminToken,
         ["FREESIDE_JOBS_ENABLED"] = "false",
     }.WithRateLimitsRaised();

@@ -17,6 +17,9 @@ public sealed record FreesideSettings
 
     public string? RedisConfiguration { get; init; }
 
+    /// <summary>REDIS_KEY_PREFIX: put before every key and channel, so deployments (or test hosts) can share one Redis.</summary>
+    public string? RedisKeyPrefix { get; init; }
+
     public required string AdminToken { get; init; }
 
     public required IReadOnlyList<Uri> PublicUrls { get; init; }
@@ -52,6 +55,11 @@ public sealed record FreesideSettings
             ? ParsePostgres("DATABASE_MIGRATION_URL", rawMigration, errors)
             : isDevelopment ? database : null;
         var redis = configuration["REDIS_URL"] is { Length: > 0 } rawRedis ? ParseRedis(rawRedis, errors) : null;
+        var redisKeyPrefix = configuration["REDIS_KEY_PREFIX"] is { Length: > 0 } rawPrefix ? rawPrefix : null;
+        if (redisKeyPrefix is not null && (redisKeyPrefix.Length > 64 || redisKeyPrefix.Any(char.IsWhiteSpace)))
+        {
+            errors.Add("REDIS_KEY_PREFIX: at most 64 characters, no spaces");
+        }
 
         var adminToken = Required(configuration, "FREESIDE_ADMIN_TOKEN", errors);
         if (adminToken is not null && adminToken.Length < (isDevelopment ? 16 : 32))
@@ -106,6 +114,7 @@ public sealed record FreesideSettings
             DatabaseConnectionString = database!,
             MigrationConnectionString = migration,
             RedisConfiguration = redis,
+            RedisKeyPrefix = redisKeyPrefix,
             AdminToken = adminToken!,
             PublicUrls = publicUrls,
             ManagementUrls = managementUrls,

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using StackExchange.Redis.KeyspaceIsolation;
 
 namespace Freeside.Features.Common.Redis;
 
@@ -14,6 +15,7 @@ public sealed partial class RedisConnection : IDisposable
 {
     private readonly ConfigurationOptions? _options;
     private readonly ILogger<RedisConnection> _logger;
+    private readonly string? _prefix;
     private readonly SemaphoreSlim _connectGate = new(1, 1);
     private ConnectionMultiplexer? _multiplexer;
     private DateTimeOffset _nextAttempt = DateTimeOffset.MinValue;
@@ -21,6 +23,7 @@ public sealed partial class RedisConnection : IDisposable
     public RedisConnection(RedisSettings settings, ILogger<RedisConnection> logger)
     {
         _logger = logger;
+        _prefix = settings.KeyPrefix;
         if (settings.Configuration is { } configuration)
         {
             _options = ConfigurationOptions.Parse(configuration);
@@ -39,7 +42,7 @@ public sealed partial class RedisConnection : IDisposable
         var multiplexer = _multiplexer;
         if (multiplexer is { IsConnected: true })
         {
-            database = multiplexer.GetDatabase();
+            database = _prefix is null ? multiplexer.GetDatabase() : multiplexer.GetDatabase().WithKeyPrefix(_prefix);
             return true;
         }
 
@@ -51,6 +54,9 @@ public sealed partial class RedisConnection : IDisposable
         database = null!;
         return false;
     }
+
+    /// <summary>A pub/sub channel of this deployment (named under the key prefix, like the keys).</summary>
+    public RedisChannel Channel(string name) => new((_prefix ?? "") + name, RedisChannel.PatternMode.Literal);
 
     public ISubscriber? Subscriber => _multiplexer is { IsConnected: true } m ? m.GetSubscriber() : null;
 
@@ -128,4 +134,5 @@ public sealed partial class RedisConnection : IDisposable
 
 public sealed record RedisProbe(string Status, double? LatencyMs);
 
-public sealed record RedisSettings(string? Configuration);
+/// <param name="KeyPrefix">Put before every key (and channel name); null for none.</param>
+public sealed record RedisSettings(string? Configuration, string? KeyPrefix = null);

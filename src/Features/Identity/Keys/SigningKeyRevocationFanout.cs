@@ -14,7 +14,7 @@ namespace Freeside.Features.Identity.Keys;
 public sealed partial class SigningKeyRevocationFanout(RedisConnection redis, SigningKeyRing ring, ILogger<SigningKeyRevocationFanout> logger)
     : BackgroundService
 {
-    private static readonly RedisChannel Channel = new("freeside:identity:signing-key-revoked", RedisChannel.PatternMode.Literal);
+    private const string ChannelName = "freeside:identity:signing-key-revoked";
 
     public async Task PublishAsync(string kid)
     {
@@ -25,7 +25,7 @@ public sealed partial class SigningKeyRevocationFanout(RedisConnection redis, Si
 
         try
         {
-            await subscriber.PublishAsync(Channel, kid);
+            await subscriber.PublishAsync(redis.Channel(ChannelName), kid);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -47,7 +47,7 @@ public sealed partial class SigningKeyRevocationFanout(RedisConnection redis, Si
             {
                 try
                 {
-                    await subscriber.SubscribeAsync(Channel, (_, message) =>
+                    await subscriber.SubscribeAsync(redis.Channel(ChannelName), (_, message) =>
                     {
                         if (message.HasValue && KidPattern().IsMatch((string)message!))
                         {

@@ -41,6 +41,7 @@ public sealed class ConfigurationTests
     [InlineData("FREESIDE_MANAGEMENT_URLS", "http://127.0.0.1:5080")]
     [InlineData("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")]
     [InlineData("FREESIDE_MAX_REQUEST_BODY_BYTES", "lots")]
+    [InlineData("REDIS_KEY_PREFIX", "has spaces:")]
     public void Load_BadSetting_NamesIt(string name, string value)
     {
         var values = new Dictionary<string, string?>(Valid) { [name] = value };

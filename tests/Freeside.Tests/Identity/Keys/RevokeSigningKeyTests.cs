@@ -148,6 +148,7 @@ public sealed class RevokeSigningKeyTests(FreesideApp app) : IClassFixture<Frees
             builder.UseSetting("DATABASE_URL", app.Database.AppConnectionString);
             builder.UseSetting("DATABASE_MIGRATION_URL", app.Database.OwnerConnectionString);
             builder.UseSetting("REDIS_URL", redisUrl ?? TestEnvironment.RedisUrl ?? "");
+            builder.UseSetting("REDIS_KEY_PREFIX", app.RedisKeyPrefix);
             builder.UseSetting("FREESIDE_ADMIN_TOKEN", FreesideApp.AdminToken);
             builder.UseSetting("FREESIDE_JOBS_ENABLED", "false");
         });

@@ -67,7 +67,7 @@ public sealed class SessionLifecycleTests(SessionLifecycleApp app) : IClassFixtu
 
         using (var redis = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.RedisUrl!.Replace("redis://", "", StringComparison.Ordinal) + ",defaultDatabase=11"))
         {
-            await redis.GetDatabase().KeyDeleteAsync(RevocationList.Key(jti));
+            await redis.GetDatabase().KeyDeleteAsync(app.RedisKeyPrefix + RevocationList.Key(jti));
         }
 
         (await client.GetAsync("/api/v1/auth/session")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);

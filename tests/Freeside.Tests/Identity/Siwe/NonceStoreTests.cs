@@ -17,7 +17,7 @@ public sealed class NonceStoreTests(FreesideApp app) : IClassFixture<FreesideApp
 
         using (var redis = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.RedisUrl!.Replace("redis://", "", StringComparison.Ordinal)))
         {
-            await redis.GetDatabase().StringSetAsync("freeside:identity:siwe-nonce:" + nonce, "1", TimeSpan.FromMinutes(5));
+            await redis.GetDatabase().StringSetAsync(app.RedisKeyPrefix + "freeside:identity:siwe-nonce:" + nonce, "1", TimeSpan.FromMinutes(5));
         }
 
         (await IdentityHttp.SignInAsync(client, message, signature)).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
@@ -30,7 +30,7 @@ public sealed class NonceStoreTests(FreesideApp app) : IClassFixture<FreesideApp
         var nonce = await IdentityHttp.NonceAsync(client);
         using (var redis = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.RedisUrl!.Replace("redis://", "", StringComparison.Ordinal)))
         {
-            (await redis.GetDatabase().KeyDeleteAsync("freeside:identity:siwe-nonce:" + nonce)).ShouldBeTrue();
+            (await redis.GetDatabase().KeyDeleteAsync(app.RedisKeyPrefix + "freeside:identity:siwe-nonce:" + nonce)).ShouldBeTrue();
         }
 
         var message = TestWallet.Demo.Message(nonce);
