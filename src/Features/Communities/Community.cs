@@ -68,8 +68,12 @@ public static class CommunityLookup
     /// The community with this slug, untracked, or the one NotFound every slice keyed by slug answers
     /// (404 naming the slug).
     /// </summary>
+    // Compiled once: every chat, whatever its surface, starts by finding its community.
+    private static readonly Func<FreesideDb, string, CancellationToken, Task<Community?>> BySlug =
+        EF.CompileAsyncQuery((FreesideDb db, string slug, CancellationToken _) => db.Set<Community>().AsNoTracking().SingleOrDefault(c => c.Slug == slug));
+
     public static async Task<Result<Community>> CommunityBySlugAsync(this FreesideDb db, string slug, CancellationToken cancellationToken) =>
-        await db.Set<Community>().AsNoTracking().SingleOrDefaultAsync(c => c.Slug == slug, cancellationToken) is { } community
+        await BySlug(db, slug, cancellationToken) is { } community
             ? community
             : new NotFound("community", slug);
 }
