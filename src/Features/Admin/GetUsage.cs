@@ -92,7 +92,9 @@ public static class GetUsage
                 // Net of reversals, per day of the period (at least an hour, so a fresh day does not extrapolate minutes).
                 var seconds = Math.Max(3600, (long)(now - from).TotalSeconds);
                 var burn = Math.Max(0, total - reversed) * 86_400 / seconds;
-                DateTimeOffset? depletion = burn > 0 ? now.AddSeconds((double)balance / burn * 86_400) : null;
+                // No date when nothing is spent, or when the balance outlasts the calendar (past year 9999).
+                var daysLeft = burn > 0 ? (double)balance / burn : double.PositiveInfinity;
+                DateTimeOffset? depletion = daysLeft < (DateTimeOffset.MaxValue - now).TotalDays ? now.AddDays(daysLeft) : null;
                 return new UsageView(period, from, now, total, pools.Sum(p => p.Calls), reversed, burn, balance, depletion, pools, wallets, daily);
             }, cancellationToken);
         }
