@@ -10,8 +10,9 @@ namespace Freeside.Features.Admin;
 /// <summary>
 /// A community's spend over a period, exactly as usage_events hold it at the last finalization: totals,
 /// per pool, per wallet (top 50), a daily series by pool, the burn rate and when the spendable balance
-/// runs out at that rate. Whole days come from usage_daily_rollups (written with each usage event);
-/// the partial days at the window's edges are read from the events (<see cref="UsageWindow"/>).
+/// runs out at that rate. Whole days come from the rollups written with each usage event (usage_daily_rollups
+/// for pools, usage_wallet_month_rollups for wallets); the partial days at the window's edges are read from the
+/// events (<see cref="UsageWindow"/>).
 /// </summary>
 public static class GetUsage
 {
@@ -126,20 +127,31 @@ internal sealed record UsageWindow(DateOnly FirstRollupDay, DateOnly LastDay, Da
 
     public (string, object)[] Parameters =>
     [
-        ("first_day", FirstRollupDay), ("last_day", LastDay), ("edge_from", EdgeFrom), ("edge_to", EdgeTo), ("edge_sign", EdgeSign),
-        ("now", Now), ("end", End),
+        ("first_day", FirstRollupDay), ("first_month", new DateOnly(FirstRollupDay.Year, FirstRollupDay.Month, 1)), ("last_day", LastDay),
+        ("edge_from", EdgeFrom), ("edge_to", EdgeTo), ("edge_sign", EdgeSign), ("now", Now), ("end", End),
     ];
 
     public string Sql(string dimension, string select)
     {
-        var (key, join) = dimension == "pool"
-            ? ("coalesce(u.pool_id, 'none')", "")
-            : ("coalesce(w.wallet, '')", "LEFT JOIN reservation_wallets w ON w.reservation_id = u.reservation_id");
-        return $"""
-            WITH parts AS (
+        // Pools: the daily rows. Wallets: at most two rows per wallet (the window spans at most two UTC months), each
+        // giving its days in the window as the running total through the last one less the running total before the first.
+        var (rollup, key, join) = dimension == "pool"
+            ? ("""
                 SELECT day, key, spend_micro AS spend, calls
                 FROM usage_daily_rollups
-                WHERE community_id = @c AND dimension = '{dimension}' AND day >= @first_day AND day <= @last_day
+                WHERE community_id = @c AND dimension = 'pool' AND day >= @first_day AND day <= @last_day
+                """, "coalesce(u.pool_id, 'none')", "")
+            : ("""
+                SELECT NULL::date AS day, r.wallet AS key,
+                       r.spend_through[x.to_day] - coalesce(r.spend_through[x.from_day - 1], 0) AS spend,
+                       r.calls_through[x.to_day] - coalesce(r.calls_through[x.from_day - 1], 0) AS calls
+                FROM usage_wallet_month_rollups r
+                CROSS JOIN LATERAL (SELECT greatest(@first_day - r.month + 1, 1) AS from_day, least(@last_day - r.month + 1, 31) AS to_day) x
+                WHERE r.community_id = @c AND r.month >= @first_month AND r.month <= @last_day
+                """, "coalesce(w.wallet, '')", "LEFT JOIN reservation_wallets w ON w.reservation_id = u.reservation_id");
+        return $"""
+            WITH parts AS (
+                {rollup}
                 UNION ALL
                 SELECT (u.created_at AT TIME ZONE 'UTC')::date, {key}, @edge_sign * u.amount_micro, @edge_sign
                 FROM usage_events u {join}

@@ -7,8 +7,9 @@ using Npgsql;
 namespace Freeside.Tests.Admin;
 
 /// <summary>
-/// The usage view reads whole days from usage_daily_rollups and the window's edges from the events; it must
-/// give exactly what a live aggregate over usage_events gives, at every window position, per community.
+/// The usage view reads whole days from the rollups (usage_daily_rollups for pools, usage_wallet_month_rollups for
+/// wallets) and the window's edges from the events; it must give exactly what a live aggregate over usage_events
+/// gives, at every window position, per community.
 /// </summary>
 public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
 {
@@ -55,6 +56,52 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
     }
 
     [Fact]
+    public async Task Usage_WindowsAcrossMonthBoundaries_EqualTheLiveAggregate()
+    {
+        var one = await app.CommunityAsync(1_000_000_000);
+        var two = await app.CommunityAsync(1_000_000_000);
+        var now = app.Clock.GetUtcNow().UtcDateTime;
+        var nextMonth = new DateTimeOffset(new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1), TimeSpan.Zero);
+        if (nextMonth.Month == 2)
+        {
+            nextMonth = nextMonth.AddMonths(1); // the steps below need a month of 30 days or more
+        }
+
+        var monthAfter = nextMonth.AddMonths(1);
+        // The last seconds of a month, its last day's morning, the first seconds of the next, the next's last day.
+        At(nextMonth.AddDays(-1).AddHours(2));
+        await app.ChatSpendAsync(one, WalletA, 100_000, 1_000, "cheap");
+        await app.ChatSpendAsync(two, WalletB, 100_000, 2_000, "cheap");
+        At(nextMonth.AddSeconds(-20));
+        await app.ChatSpendAsync(one, WalletB, 100_000, 4_000, "reviewer");
+        await SpendWithoutWalletAsync(one, 8_000, "cheap");
+        At(nextMonth.AddSeconds(20));
+        await app.ChatSpendAsync(one, WalletA, 100_000, 16_000, "reviewer");
+        await ShouldMatchLiveAsync(one, two);
+        At(nextMonth.AddDays(1).AddHours(13));
+        await app.ChatSpendAsync(one, WalletA, 100_000, 32_000, "fast-code");
+        await ShouldMatchLiveAsync(one, two);
+
+        // Month windows whose first day is the previous month's last day: from its morning (the day read from the
+        // rollup less the events before `from`) and from its evening (the events after `from` only) ...
+        At(nextMonth.AddDays(29).AddHours(1));
+        var month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(1_000 + 4_000 + 8_000 + 16_000 + 32_000);
+        At(nextMonth.AddDays(29).AddHours(23));
+        month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(4_000 + 8_000 + 16_000 + 32_000);
+
+        // ... the next month's last day, and the first seconds of the month after it.
+        At(monthAfter.AddMinutes(-30));
+        await app.ChatSpendAsync(one, WalletB, 100_000, 64_000, "cheap");
+        await ShouldMatchLiveAsync(one, two);
+        At(monthAfter.AddSeconds(30));
+        await app.ChatSpendAsync(one, WalletB, 100_000, 128_000, "cheap");
+        month = await ShouldMatchLiveAsync(one, two);
+        month.Wallets.Select(w => w.Wallet?.ToLowerInvariant()).ShouldContain(WalletB);
+    }
+
+    [Fact]
     public async Task Rollup_OfOneCommunity_IsInvisibleToAnother()
     {
         var one = await app.CommunityAsync(1_000_000);
@@ -64,15 +111,21 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
 
         await using var connection = new NpgsqlConnection(app.Database.AppConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            "SELECT set_config('freeside.community_id', @c, false); SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_daily_rollups", connection);
+        await using var command = new NpgsqlCommand("""
+            SELECT set_config('freeside.community_id', @c, false);
+            SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_daily_rollups;
+            SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_wallet_month_rollups;
+            """, connection);
         command.Parameters.AddWithValue("c", one.Id.ToString());
         command.Parameters.AddWithValue("id", one.Id);
         await using var reader = await command.ExecuteReaderAsync();
-        await reader.NextResultAsync();
-        (await reader.ReadAsync()).ShouldBeTrue();
-        reader.GetInt64(0).ShouldBe(2); // its pool row and its wallet row
-        reader.GetInt64(1).ShouldBe(0);
+        foreach (var table in new[] { "its pool row", "its wallet row" })
+        {
+            await reader.NextResultAsync();
+            (await reader.ReadAsync()).ShouldBeTrue();
+            reader.GetInt64(0).ShouldBe(1, table);
+            reader.GetInt64(1).ShouldBe(0, table);
+        }
     }
 
     [Fact]
@@ -222,8 +275,13 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
     {
         await using var connection = new NpgsqlConnection(app.Database.OwnerConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            "SELECT dimension, key, spend_micro, calls FROM usage_daily_rollups WHERE community_id = @c ORDER BY dimension, key", connection);
+        // A wallet's rows: the totals through the last day of each month, summed over its months.
+        await using var command = new NpgsqlCommand("""
+            SELECT dimension, key, spend_micro, calls FROM usage_daily_rollups WHERE community_id = @c
+            UNION ALL
+            SELECT 'wallet', wallet, sum(spend_through[31])::bigint, sum(calls_through[31])::bigint FROM usage_wallet_month_rollups WHERE community_id = @c GROUP BY wallet
+            ORDER BY 1, 2
+            """, connection);
         command.Parameters.AddWithValue("c", community);
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<(string, string, long, long)>();
