@@ -109,7 +109,7 @@ public static class AuditBench
             SELECT gen_random_uuid(), a.id, a.community_id, 'nft/' || (r.n % 5000), (ARRAY['cheap', 'fast-code', 'reviewer'])[1 + r.n % 3], 10, 20, 7, 7, r.id,
                    'bench-fin-' || r.n, 'reported', 'standard', true, r.at
             FROM bench_reservations r CROSS JOIN credit_accounts a WHERE a.id = @account;
-            ANALYZE credit_lots; ANALYZE ledger_entries; ANALYZE credit_reservations; ANALYZE usage_events; ANALYZE reservation_wallets; ANALYZE usage_daily_rollups;
+            ANALYZE credit_lots; ANALYZE ledger_entries; ANALYZE credit_reservations; ANALYZE usage_events; ANALYZE reservation_wallets; ANALYZE usage_hour_rollups; ANALYZE usage_wallet_month_rollups;
             SELECT c.slug FROM communities c JOIN credit_accounts a ON a.community_id = c.id WHERE a.id = @account;
             """, connection) { CommandTimeout = 1800 };
         command.Parameters.AddWithValue("lots", Lots);

@@ -7,9 +7,9 @@ using Npgsql;
 namespace Freeside.Tests.Admin;
 
 /// <summary>
-/// The usage view reads whole days from the rollups (usage_daily_rollups for pools, usage_wallet_month_rollups for
-/// wallets) and the window's edges from the events; it must give exactly what a live aggregate over usage_events
-/// gives, at every window position, per community.
+/// The usage view reads whole days and hours from the rollups (usage_hour_rollups, usage_wallet_month_rollups) and
+/// the window's partial hours from the events; it must give exactly what a live aggregate over usage_events gives,
+/// at every window position, per community.
 /// </summary>
 public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
 {
@@ -49,6 +49,14 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
         month = await ShouldMatchLiveAsync(one, two);
         month.TotalSpendMicro.ShouldBe(64_000 + 128_000);
 
+        // ... within the hour of a charge (whole hours from the hour rollup, the rest of the hour from the events) ...
+        At(midnight.AddDays(30).AddHours(5).AddMinutes(59));
+        month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(64_000 + 128_000);
+        At(midnight.AddDays(30).AddHours(6).AddMinutes(30));
+        month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(128_000);
+
         // ... and half a day later.
         At(midnight.AddDays(30).AddHours(12));
         month = await ShouldMatchLiveAsync(one, two);
@@ -84,10 +92,10 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
 
         // Month windows whose first day is the previous month's last day: from its morning (the day read from the
         // rollup less the events before `from`) and from its evening (the events after `from` only) ...
-        At(nextMonth.AddDays(29).AddHours(1));
+        At(nextMonth.AddDays(29).AddHours(1).AddMinutes(40));
         var month = await ShouldMatchLiveAsync(one, two);
         month.TotalSpendMicro.ShouldBe(1_000 + 4_000 + 8_000 + 16_000 + 32_000);
-        At(nextMonth.AddDays(29).AddHours(23));
+        At(nextMonth.AddDays(29).AddHours(22).AddMinutes(15));
         month = await ShouldMatchLiveAsync(one, two);
         month.TotalSpendMicro.ShouldBe(4_000 + 8_000 + 16_000 + 32_000);
 
@@ -113,17 +121,17 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand("""
             SELECT set_config('freeside.community_id', @c, false);
-            SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_daily_rollups;
+            SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_hour_rollups;
             SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_wallet_month_rollups;
             """, connection);
         command.Parameters.AddWithValue("c", one.Id.ToString());
         command.Parameters.AddWithValue("id", one.Id);
         await using var reader = await command.ExecuteReaderAsync();
-        foreach (var table in new[] { "its pool row", "its wallet row" })
+        foreach (var (table, rows) in new[] { ("its pool and wallet hour rows", 2L), ("its wallet month row", 1L) })
         {
             await reader.NextResultAsync();
             (await reader.ReadAsync()).ShouldBeTrue();
-            reader.GetInt64(0).ShouldBe(1, table);
+            reader.GetInt64(0).ShouldBe(rows, table);
             reader.GetInt64(1).ShouldBe(0, table);
         }
     }
@@ -169,7 +177,7 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
 
         var expected = 100 + 200 + Enumerable.Range(2, racers - 1).Sum();
         var rows = await RollupAsync(community.Id);
-        rows.ShouldBe(new[] { ("pool", "cheap", (long)expected, (long)racers + 1), ("wallet", WalletA, expected, racers + 1) });
+        rows.ShouldBe(new[] { ("pool", "cheap", (long)expected, (long)racers + 1), ("wallet", WalletA, expected, racers + 1), ("wallet month", WalletA, expected, racers + 1) });
         (await app.SendAsync(new GetUsage.Query(community.Slug, "day", null))).Value.TotalSpendMicro.ShouldBe(expected);
     }
 
@@ -183,7 +191,10 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
             $"INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at) VALUES ('{reservation}', '{community.Id}', '{WalletB}', now())");
 
         var rows = await RollupAsync(community.Id);
-        rows.ShouldBe(new[] { ("pool", "cheap", 5_000L, 1L), ("wallet", "", 0L, 0L), ("wallet", WalletB, 5_000L, 1L) });
+        rows.ShouldBe(new[]
+        {
+            ("pool", "cheap", 5_000L, 1L), ("wallet", "", 0L, 0L), ("wallet", WalletB, 5_000L, 1L), ("wallet month", "", 0L, 0L), ("wallet month", WalletB, 5_000L, 1L),
+        });
         var usage = (await app.SendAsync(new GetUsage.Query(community.Slug, "day", null))).Value;
         usage.Wallets.Single().SpendMicro.ShouldBe(5_000);
         usage.Wallets.Single().Wallet!.ToLowerInvariant().ShouldBe(WalletB);
@@ -275,11 +286,11 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
     {
         await using var connection = new NpgsqlConnection(app.Database.OwnerConnectionString);
         await connection.OpenAsync();
-        // A wallet's rows: the totals through the last day of each month, summed over its months.
+        // Each key's total over its days (the running total through the last hour) and months (through the last day).
         await using var command = new NpgsqlCommand("""
-            SELECT dimension, key, spend_micro, calls FROM usage_daily_rollups WHERE community_id = @c
+            SELECT dimension, key, sum(spend_through[24])::bigint, sum(calls_through[24])::bigint FROM usage_hour_rollups WHERE community_id = @c GROUP BY 1, 2
             UNION ALL
-            SELECT 'wallet', wallet, sum(spend_through[31])::bigint, sum(calls_through[31])::bigint FROM usage_wallet_month_rollups WHERE community_id = @c GROUP BY wallet
+            SELECT 'wallet month', wallet, sum(spend_through[31])::bigint, sum(calls_through[31])::bigint FROM usage_wallet_month_rollups WHERE community_id = @c GROUP BY 1, 2
             ORDER BY 1, 2
             """, connection);
         command.Parameters.AddWithValue("c", community);
