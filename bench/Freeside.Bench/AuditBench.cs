@@ -64,6 +64,9 @@ public static class AuditBench
         report.Parameters["rss_before_export_mb"] = Math.Round(rssBeforeExportMb, 1);
         report.Parameters["peak_rss_before_export_mb"] = Math.Round(peakBeforeExportMb, 1);
         report.Parameters["gc"] = System.Runtime.GCSettings.IsServerGC ? "server" : "workstation";
+        // build.sh runs this bench under Freeside.Web.runtimeconfig.json (the host's settings), as the export's process stands in for the host's.
+        report.Parameters["gen0_max_budget"] = AppContext.GetData("System.GC.Gen0MaxBudget")?.ToString() ?? "runtime default";
+        report.Parameters["usage_ms_in_call_order"] = latencies.Select(l => Math.Round(l, 1)).ToList();
         report.Add("export_rows", rows.Lines, Lots * EntriesPerLot)
             .Add("export_rows_per_s", rows.Lines / exportElapsed.TotalSeconds, 200_000)
             .Add("export_peak_rss_mb", peakRssMb, 150, higherIsBetter: false)
