@@ -67,7 +67,7 @@ public sealed class ServiceStartTests : IAsyncLifetime
         properties.GetProperty("System.GC.Server").GetBoolean().ShouldBeFalse();
         properties.GetProperty("System.GC.Concurrent").GetBoolean().ShouldBeTrue();
         properties.GetProperty("System.Runtime.TieredPGO").GetBoolean().ShouldBeFalse();
-        properties.GetProperty("System.GC.Gen0MaxBudget").GetInt64().ShouldBe(2 * 1024 * 1024);
+        properties.GetProperty("System.GC.Gen0MaxBudget").GetInt64().ShouldBe(4 * 1024 * 1024);
     }
 
     /// <summary>The web project's own output (build.sh runs that file), not the copy in the test's bin.</summary>
