@@ -470,7 +470,11 @@ cmd_bench() {
   build
   mkdir -p "$ROOT/bench/results"
   if [ "$name" = api ]; then ensure_npm_tools "$ROOT/bench/portkey" "Portkey's gateway"; fi
-  dotnet "$ROOT/bench/Freeside.Bench/bin/$CONFIGURATION/net10.0/Freeside.Bench.dll" "$name" "$ROOT/bench/results"
+  # The audit bench measures its own process as the host's stand-in (the export runs in it), so it runs under the
+  # host's runtime configuration (GC mode and gen0 budget, tiering), not the bench's server GC for load generation.
+  local runtime=()
+  if [ "$name" = audit ]; then runtime=(--runtimeconfig "$(dirname "$(web_dll)")/Freeside.Web.runtimeconfig.json"); fi
+  dotnet exec "${runtime[@]}" "$ROOT/bench/Freeside.Bench/bin/$CONFIGURATION/net10.0/Freeside.Bench.dll" "$name" "$ROOT/bench/results"
 }
 
 cmd_up() {

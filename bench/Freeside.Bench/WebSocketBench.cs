@@ -222,7 +222,7 @@ public static class WebSocketBench
             var report = new BenchReport("ws");
             report.Parameters["load_average_before"] = loadBefore;
             report.Parameters["load_average_after"] = loadAfter;
-            report.Parameters["host"] = "Freeside.Web as its own process (Development; its runtimeconfig as built: workstation GC, TieredPGO off), Redis, finn stand-in as a child process";
+            report.Parameters["host"] = "Freeside.Web as its own process (Development; its runtimeconfig as built: workstation GC, 4 MB gen0 budget, TieredPGO off), Redis, finn stand-in as a child process";
             report.Parameters["gc_overrides"] = gcOverrides.Count == 0 ? "none (as shipped)" : "COMPARISON RUN: " + string.Join(", ", gcOverrides.Select(k => k + "=" + Environment.GetEnvironmentVariable(k)));
             report.Parameters["idle"] = $"{IdleSockets} sockets of {sessions.Count} wallets (3 each); RSS from /proc/PID/status 5 s after each step";
             report.Parameters["streaming"] = $"{Streams} holders at once, {rounds} rounds each way alternating (socket first in even rounds) after one warm-up round each way; "

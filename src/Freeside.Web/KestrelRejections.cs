@@ -81,21 +81,33 @@ internal static class KestrelRejections
         public PipeWriter Output { get; } = output;
     }
 
-    /// <summary>Holds what Kestrel writes until it flushes, so a bare rejection can be replaced whole.</summary>
-    private sealed class RewritingWriter(PipeWriter inner) : PipeWriter
+    /// <summary>
+    /// Holds what Kestrel writes until it flushes, so a bare rejection can be replaced whole. The buffer is rented from
+    /// the pool for that span only: a connection between responses (a held chat socket, a keep-alive connection) holds
+    /// none, and a streamed response holds one chunk at a time.
+    /// </summary>
+    internal sealed class RewritingWriter(PipeWriter inner) : PipeWriter
     {
-        private readonly ArrayBufferWriter<byte> _pending = new(4096);
+        private byte[]? _pending;
+        private int _written;
 
         // System.Text.Json asks Kestrel's response writer how much is unflushed, and Kestrel asks this.
         public override bool CanGetUnflushedBytes => true;
 
-        public override long UnflushedBytes => _pending.WrittenCount;
+        public override long UnflushedBytes => _written;
 
-        public override void Advance(int bytes) => _pending.Advance(bytes);
+        internal bool HoldsBuffer => _pending is not null;
 
-        public override Memory<byte> GetMemory(int sizeHint = 0) => _pending.GetMemory(sizeHint);
+        public override void Advance(int bytes)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(bytes, (_pending?.Length ?? 0) - _written);
+            _written += bytes;
+        }
 
-        public override Span<byte> GetSpan(int sizeHint = 0) => _pending.GetSpan(sizeHint);
+        public override Memory<byte> GetMemory(int sizeHint = 0) => Reserve(sizeHint).AsMemory(_written);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => Reserve(sizeHint).AsSpan(_written);
 
         public override void CancelPendingFlush() => inner.CancelPendingFlush();
 
@@ -117,23 +129,44 @@ internal static class KestrelRejections
             return inner.CompleteAsync(exception);
         }
 
+        private byte[] Reserve(int sizeHint)
+        {
+            var needed = _written + Math.Max(sizeHint, 1);
+            if (_pending is null || _pending.Length < needed)
+            {
+                var larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(4096, (_pending?.Length ?? 0) * 2)));
+                if (_pending is not null)
+                {
+                    _pending.AsSpan(0, _written).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(_pending);
+                }
+
+                _pending = larger;
+            }
+
+            return _pending;
+        }
+
         private void Forward()
         {
-            if (_pending.WrittenCount == 0)
+            if (_pending is null)
             {
                 return;
             }
 
-            if (Rewrite(_pending.WrittenSpan) is { } problem)
+            ReadOnlySpan<byte> written = _pending.AsSpan(0, _written);
+            if (Rewrite(written) is { } problem)
             {
                 inner.Write(problem);
             }
-            else
+            else if (!written.IsEmpty)
             {
-                inner.Write(_pending.WrittenSpan);
+                inner.Write(written);
             }
 
-            _pending.ResetWrittenCount();
+            ArrayPool<byte>.Shared.Return(_pending);
+            _pending = null;
+            _written = 0;
         }
     }
 }

@@ -10,8 +10,9 @@ namespace Freeside.Features.Admin;
 /// <summary>
 /// A community's spend over a period, exactly as usage_events hold it at the last finalization: totals,
 /// per pool, per wallet (top 50), a daily series by pool, the burn rate and when the spendable balance
-/// runs out at that rate. Whole days come from usage_daily_rollups (written with each usage event);
-/// the partial days at the window's edges are read from the events (<see cref="UsageWindow"/>).
+/// runs out at that rate. Whole days and hours come from the rollups written with each usage event
+/// (usage_hour_rollups, usage_wallet_month_rollups); the partial hours at the window's edges are read from
+/// the events (<see cref="UsageWindow"/>).
 /// </summary>
 public static class GetUsage
 {
@@ -92,7 +93,9 @@ public static class GetUsage
                 // Net of reversals, per day of the period (at least an hour, so a fresh day does not extrapolate minutes).
                 var seconds = Math.Max(3600, (long)(now - from).TotalSeconds);
                 var burn = Math.Max(0, total - reversed) * 86_400 / seconds;
-                DateTimeOffset? depletion = burn > 0 ? now.AddSeconds((double)balance / burn * 86_400) : null;
+                // No date when nothing is spent, or when the balance outlasts the calendar (past year 9999).
+                var daysLeft = burn > 0 ? (double)balance / burn : double.PositiveInfinity;
+                DateTimeOffset? depletion = daysLeft < (DateTimeOffset.MaxValue - now).TotalDays ? now.AddDays(daysLeft) : null;
                 return new UsageView(period, from, now, total, pools.Sum(p => p.Calls), reversed, burn, balance, depletion, pools, wallets, daily);
             }, cancellationToken);
         }
@@ -101,15 +104,15 @@ public static class GetUsage
 
 /// <summary>
 /// The usage events in (from, now] as rows of <c>parts (day, key, spend, calls)</c> for one dimension
-/// ('pool' or 'wallet'): the rollup's whole days from the first to the last day of the window, corrected
-/// at the edges with the events themselves. The window's first day is partial: when less than half of
-/// it lies before <c>from</c> the rollup's day is taken and the events before <c>from</c> subtracted,
-/// otherwise the rollup's day is skipped and the events from <c>from</c> to its end added, so at most
-/// half a day of events is read. Events of the last day after <c>now</c> (none, unless a clock runs
-/// behind another writer's) are subtracted. A key whose calls net to zero was not in the window.
+/// ('pool' or 'wallet'): the rollups' whole days from the first to the last day of the window, corrected
+/// at the edges. The window's first day is partial: when less than half of it lies before <c>from</c>
+/// the whole day is taken and the part before <c>from</c> subtracted, otherwise the day is skipped and the
+/// part from <c>from</c> to its end added — that part's whole hours from the hour rollup, the rest of its
+/// partial hour (under an hour) from the events. Events of the last day after <c>now</c> (none, unless a
+/// clock runs behind another writer's) are subtracted. A key whose calls net to zero was not in the window.
 /// </summary>
-internal sealed record UsageWindow(DateOnly FirstRollupDay, DateOnly LastDay, DateTimeOffset EdgeFrom, DateTimeOffset EdgeTo, int EdgeSign,
-    DateTimeOffset Now, DateTimeOffset End)
+internal sealed record UsageWindow(DateOnly FirstRollupDay, DateOnly LastDay, DateOnly EdgeDay, int HourFrom, int HourTo,
+    DateTimeOffset EdgeFrom, DateTimeOffset EdgeTo, int EdgeSign, DateTimeOffset Now, DateTimeOffset End)
 {
     public static UsageWindow Of(DateTimeOffset from, DateTimeOffset now)
     {
@@ -117,27 +120,52 @@ internal sealed record UsageWindow(DateOnly FirstRollupDay, DateOnly LastDay, Da
         var lastDay = DateOnly.FromDateTime(now.UtcDateTime);
         var firstStart = new DateTimeOffset(firstDay.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
         var end = new DateTimeOffset(lastDay.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
-        return firstDay == lastDay || from - firstStart <= TimeSpan.FromHours(12)
-            ? new UsageWindow(firstDay, lastDay, firstStart, from, -1, now, end)
-            : new UsageWindow(firstDay.AddDays(1), lastDay, from, firstStart.AddDays(1), 1, now, end);
+        var hourStart = firstStart.AddHours(from.UtcDateTime.Hour);
+        if (firstDay == lastDay || from - firstStart <= TimeSpan.FromHours(12))
+        {
+            // Less [midnight, from): its whole hours, then the events of from's hour before from.
+            return new UsageWindow(firstDay, lastDay, firstDay, 0, from.UtcDateTime.Hour, hourStart, from, -1, now, end);
+        }
+
+        // Plus [from, next midnight): the events up to the next whole hour, then the whole hours to midnight.
+        var nextHour = hourStart == from ? from : hourStart.AddHours(1);
+        return new UsageWindow(firstDay.AddDays(1), lastDay, firstDay, (int)(nextHour - firstStart).TotalHours, 24, from, nextHour, 1, now, end);
     }
 
     public (string, object)[] Parameters =>
     [
-        ("first_day", FirstRollupDay), ("last_day", LastDay), ("edge_from", EdgeFrom), ("edge_to", EdgeTo), ("edge_sign", EdgeSign),
-        ("now", Now), ("end", End),
+        ("first_day", FirstRollupDay), ("first_month", new DateOnly(FirstRollupDay.Year, FirstRollupDay.Month, 1)), ("last_day", LastDay),
+        ("edge_day", EdgeDay), ("hour_from", HourFrom), ("hour_to", HourTo),
+        ("edge_from", EdgeFrom), ("edge_to", EdgeTo), ("edge_sign", EdgeSign), ("now", Now), ("end", End),
     ];
 
     public string Sql(string dimension, string select)
     {
-        var (key, join) = dimension == "pool"
-            ? ("coalesce(u.pool_id, 'none')", "")
-            : ("coalesce(w.wallet, '')", "LEFT JOIN reservation_wallets w ON w.reservation_id = u.reservation_id");
+        // Whole days. Pools: a row per day (its hours' total). Wallets: at most two rows per wallet (the window spans at
+        // most two UTC months), each giving its days in the window as the running total through the last one less the
+        // running total before the first. Element 0 of a running total is absent (null): nothing before the first.
+        var (days, key, join) = dimension == "pool"
+            ? ("""
+                SELECT day, key, spend_through[24] AS spend, calls_through[24] AS calls
+                FROM usage_hour_rollups
+                WHERE community_id = @c AND dimension = 'pool' AND day >= @first_day AND day <= @last_day
+                """, "coalesce(u.pool_id, 'none')", "")
+            : ("""
+                SELECT NULL::date AS day, r.wallet AS key,
+                       r.spend_through[x.to_day] - coalesce(r.spend_through[x.from_day - 1], 0) AS spend,
+                       r.calls_through[x.to_day] - coalesce(r.calls_through[x.from_day - 1], 0) AS calls
+                FROM usage_wallet_month_rollups r
+                CROSS JOIN LATERAL (SELECT greatest(@first_day - r.month + 1, 1) AS from_day, least(@last_day - r.month + 1, 31) AS to_day) x
+                WHERE r.community_id = @c AND r.month >= @first_month AND r.month <= @last_day
+                """, "coalesce(w.wallet, '')", "LEFT JOIN reservation_wallets w ON w.reservation_id = u.reservation_id");
         return $"""
             WITH parts AS (
-                SELECT day, key, spend_micro AS spend, calls
-                FROM usage_daily_rollups
-                WHERE community_id = @c AND dimension = '{dimension}' AND day >= @first_day AND day <= @last_day
+                {days}
+                UNION ALL
+                SELECT day, key, @edge_sign * (spend_through[@hour_to] - coalesce(spend_through[@hour_from], 0)),
+                       @edge_sign * (calls_through[@hour_to] - coalesce(calls_through[@hour_from], 0))
+                FROM usage_hour_rollups
+                WHERE community_id = @c AND dimension = '{dimension}' AND day = @edge_day AND @hour_from < @hour_to
                 UNION ALL
                 SELECT (u.created_at AT TIME ZONE 'UTC')::date, {key}, @edge_sign * u.amount_micro, @edge_sign
                 FROM usage_events u {join}

@@ -66,6 +66,19 @@ public sealed class AdminViewsTests(FreesideApp app) : IClassFixture<FreesideApp
     }
 
     [Fact]
+    public async Task Usage_BalanceOutlastingTheCalendar_HasNoDepletionDate()
+    {
+        // A day's burn of a few thousand micro-USD against a million dollars: past year 9999, which once threw (500).
+        var community = await app.CommunityAsync(1_000_000_000_000);
+        await app.ChatSpendAsync(community, "0x3333333333333333333333333333333333333333", 10_000, 1_000);
+
+        var usage = await GetAsync(community, "usage?period=month");
+
+        usage.GetProperty("burn_rate_micro_per_day").GetInt64().ShouldBeGreaterThan(0);
+        usage.GetProperty("projected_depletion_at").ValueKind.ShouldBe(JsonValueKind.Null);
+    }
+
+    [Fact]
     public async Task Usage_BadPeriod_Is400()
     {
         var community = await app.CommunityAsync(1_000);

@@ -7,8 +7,9 @@ using Npgsql;
 namespace Freeside.Tests.Admin;
 
 /// <summary>
-/// The usage view reads whole days from usage_daily_rollups and the window's edges from the events; it must
-/// give exactly what a live aggregate over usage_events gives, at every window position, per community.
+/// The usage view reads whole days and hours from the rollups (usage_hour_rollups, usage_wallet_month_rollups) and
+/// the window's partial hours from the events; it must give exactly what a live aggregate over usage_events gives,
+/// at every window position, per community.
 /// </summary>
 public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
 {
@@ -48,10 +49,64 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
         month = await ShouldMatchLiveAsync(one, two);
         month.TotalSpendMicro.ShouldBe(64_000 + 128_000);
 
+        // ... within the hour of a charge (whole hours from the hour rollup, the rest of the hour from the events) ...
+        At(midnight.AddDays(30).AddHours(5).AddMinutes(59));
+        month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(64_000 + 128_000);
+        At(midnight.AddDays(30).AddHours(6).AddMinutes(30));
+        month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(128_000);
+
         // ... and half a day later.
         At(midnight.AddDays(30).AddHours(12));
         month = await ShouldMatchLiveAsync(one, two);
         month.TotalSpendMicro.ShouldBe(128_000);
+    }
+
+    [Fact]
+    public async Task Usage_WindowsAcrossMonthBoundaries_EqualTheLiveAggregate()
+    {
+        var one = await app.CommunityAsync(1_000_000_000);
+        var two = await app.CommunityAsync(1_000_000_000);
+        var now = app.Clock.GetUtcNow().UtcDateTime;
+        var nextMonth = new DateTimeOffset(new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1), TimeSpan.Zero);
+        if (nextMonth.Month == 2)
+        {
+            nextMonth = nextMonth.AddMonths(1); // the steps below need a month of 30 days or more
+        }
+
+        var monthAfter = nextMonth.AddMonths(1);
+        // The last seconds of a month, its last day's morning, the first seconds of the next, the next's last day.
+        At(nextMonth.AddDays(-1).AddHours(2));
+        await app.ChatSpendAsync(one, WalletA, 100_000, 1_000, "cheap");
+        await app.ChatSpendAsync(two, WalletB, 100_000, 2_000, "cheap");
+        At(nextMonth.AddSeconds(-20));
+        await app.ChatSpendAsync(one, WalletB, 100_000, 4_000, "reviewer");
+        await SpendWithoutWalletAsync(one, 8_000, "cheap");
+        At(nextMonth.AddSeconds(20));
+        await app.ChatSpendAsync(one, WalletA, 100_000, 16_000, "reviewer");
+        await ShouldMatchLiveAsync(one, two);
+        At(nextMonth.AddDays(1).AddHours(13));
+        await app.ChatSpendAsync(one, WalletA, 100_000, 32_000, "fast-code");
+        await ShouldMatchLiveAsync(one, two);
+
+        // Month windows whose first day is the previous month's last day: from its morning (the day read from the
+        // rollup less the events before `from`) and from its evening (the events after `from` only) ...
+        At(nextMonth.AddDays(29).AddHours(1).AddMinutes(40));
+        var month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(1_000 + 4_000 + 8_000 + 16_000 + 32_000);
+        At(nextMonth.AddDays(29).AddHours(22).AddMinutes(15));
+        month = await ShouldMatchLiveAsync(one, two);
+        month.TotalSpendMicro.ShouldBe(4_000 + 8_000 + 16_000 + 32_000);
+
+        // ... the next month's last day, and the first seconds of the month after it.
+        At(monthAfter.AddMinutes(-30));
+        await app.ChatSpendAsync(one, WalletB, 100_000, 64_000, "cheap");
+        await ShouldMatchLiveAsync(one, two);
+        At(monthAfter.AddSeconds(30));
+        await app.ChatSpendAsync(one, WalletB, 100_000, 128_000, "cheap");
+        month = await ShouldMatchLiveAsync(one, two);
+        month.Wallets.Select(w => w.Wallet?.ToLowerInvariant()).ShouldContain(WalletB);
     }
 
     [Fact]
@@ -64,15 +119,21 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
 
         await using var connection = new NpgsqlConnection(app.Database.AppConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            "SELECT set_config('freeside.community_id', @c, false); SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_daily_rollups", connection);
+        await using var command = new NpgsqlCommand("""
+            SELECT set_config('freeside.community_id', @c, false);
+            SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_hour_rollups;
+            SELECT count(*), count(*) FILTER (WHERE community_id <> @id) FROM usage_wallet_month_rollups;
+            """, connection);
         command.Parameters.AddWithValue("c", one.Id.ToString());
         command.Parameters.AddWithValue("id", one.Id);
         await using var reader = await command.ExecuteReaderAsync();
-        await reader.NextResultAsync();
-        (await reader.ReadAsync()).ShouldBeTrue();
-        reader.GetInt64(0).ShouldBe(2); // its pool row and its wallet row
-        reader.GetInt64(1).ShouldBe(0);
+        foreach (var (table, rows) in new[] { ("its pool and wallet hour rows", 2L), ("its wallet month row", 1L) })
+        {
+            await reader.NextResultAsync();
+            (await reader.ReadAsync()).ShouldBeTrue();
+            reader.GetInt64(0).ShouldBe(rows, table);
+            reader.GetInt64(1).ShouldBe(0, table);
+        }
     }
 
     [Fact]
@@ -116,7 +177,7 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
 
         var expected = 100 + 200 + Enumerable.Range(2, racers - 1).Sum();
         var rows = await RollupAsync(community.Id);
-        rows.ShouldBe(new[] { ("pool", "cheap", (long)expected, (long)racers + 1), ("wallet", WalletA, expected, racers + 1) });
+        rows.ShouldBe(new[] { ("pool", "cheap", (long)expected, (long)racers + 1), ("wallet", WalletA, expected, racers + 1), ("wallet month", WalletA, expected, racers + 1) });
         (await app.SendAsync(new GetUsage.Query(community.Slug, "day", null))).Value.TotalSpendMicro.ShouldBe(expected);
     }
 
@@ -130,7 +191,10 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
             $"INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at) VALUES ('{reservation}', '{community.Id}', '{WalletB}', now())");
 
         var rows = await RollupAsync(community.Id);
-        rows.ShouldBe(new[] { ("pool", "cheap", 5_000L, 1L), ("wallet", "", 0L, 0L), ("wallet", WalletB, 5_000L, 1L) });
+        rows.ShouldBe(new[]
+        {
+            ("pool", "cheap", 5_000L, 1L), ("wallet", "", 0L, 0L), ("wallet", WalletB, 5_000L, 1L), ("wallet month", "", 0L, 0L), ("wallet month", WalletB, 5_000L, 1L),
+        });
         var usage = (await app.SendAsync(new GetUsage.Query(community.Slug, "day", null))).Value;
         usage.Wallets.Single().SpendMicro.ShouldBe(5_000);
         usage.Wallets.Single().Wallet!.ToLowerInvariant().ShouldBe(WalletB);
@@ -222,8 +286,13 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
     {
         await using var connection = new NpgsqlConnection(app.Database.OwnerConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            "SELECT dimension, key, spend_micro, calls FROM usage_daily_rollups WHERE community_id = @c ORDER BY dimension, key", connection);
+        // Each key's total over its days (the running total through the last hour) and months (through the last day).
+        await using var command = new NpgsqlCommand("""
+            SELECT dimension, key, sum(spend_through[24])::bigint, sum(calls_through[24])::bigint FROM usage_hour_rollups WHERE community_id = @c GROUP BY 1, 2
+            UNION ALL
+            SELECT 'wallet month', wallet, sum(spend_through[31])::bigint, sum(calls_through[31])::bigint FROM usage_wallet_month_rollups WHERE community_id = @c GROUP BY 1, 2
+            ORDER BY 1, 2
+            """, connection);
         command.Parameters.AddWithValue("c", community);
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<(string, string, long, long)>();

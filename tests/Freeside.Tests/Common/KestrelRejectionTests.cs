@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -94,5 +95,30 @@ public sealed class KestrelRejectionTests(KestrelApp app) : IClassFixture<Kestre
         response.ShouldContain("https://freeside.dev/problems/not-found");
         response.ShouldContain("HTTP/1.1 200 ");
         response.ShouldContain("\"contract_version\"");
+    }
+
+    [Fact]
+    public async Task Writer_AfterEachFlush_HoldsNoBufferAndStillRewritesARejection()
+    {
+        var pipe = new System.IO.Pipelines.Pipe(new System.IO.Pipelines.PipeOptions(pauseWriterThreshold: 0)); // no back-pressure: read after writing
+        var writer = new Freeside.Web.KestrelRejections.RewritingWriter(pipe.Writer);
+        var body = Enumerable.Range(0, 100_000).Select(i => (byte)('a' + (i % 26))).ToArray();
+
+        // A response larger than the first rented buffer, then a bare rejection on the same connection.
+        writer.Write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"u8);
+        writer.Write(body);
+        writer.HoldsBuffer.ShouldBeTrue();
+        await writer.FlushAsync();
+        writer.HoldsBuffer.ShouldBeFalse();
+        writer.Write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8);
+        await writer.FlushAsync();
+        writer.HoldsBuffer.ShouldBeFalse();
+        await writer.CompleteAsync();
+
+        using var received = new MemoryStream();
+        await pipe.Reader.CopyToAsync(received);
+        var text = Encoding.ASCII.GetString(received.ToArray());
+        text.ShouldStartWith("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + Encoding.ASCII.GetString(body) + "HTTP/1.1 400 ");
+        ShouldBeProblem(text[text.IndexOf("HTTP/1.1 400 ", StringComparison.Ordinal)..], 400, "malformed-request");
     }
 }

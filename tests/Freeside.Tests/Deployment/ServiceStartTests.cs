@@ -56,6 +56,20 @@ public sealed class ServiceStartTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public void RuntimeConfig_AsBuilt_CarriesTheHostsMemorySettings()
+    {
+        // docs/webchat.md, "Memory": runtimeconfig knobs travel with the build (build.sh run, the image, the benches), unlike variables.
+        var path = Path.ChangeExtension(WebBinary(), ".runtimeconfig.json");
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+        var properties = json.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+
+        properties.GetProperty("System.GC.Server").GetBoolean().ShouldBeFalse();
+        properties.GetProperty("System.GC.Concurrent").GetBoolean().ShouldBeTrue();
+        properties.GetProperty("System.Runtime.TieredPGO").GetBoolean().ShouldBeFalse();
+        properties.GetProperty("System.GC.Gen0MaxBudget").GetInt64().ShouldBe(4 * 1024 * 1024);
+    }
+
     /// <summary>The web project's own output (build.sh runs that file), not the copy in the test's bin.</summary>
     private static string WebBinary()
     {
