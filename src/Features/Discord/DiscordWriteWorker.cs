@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Freeside.Features.Common.Jobs;
 using Freeside.Features.Common.Observability;
 using Freeside.Features.Discord.Client;
 using MediatR;
@@ -13,24 +14,7 @@ namespace Freeside.Features.Discord;
 public sealed record DiscordWriteSent(Guid WriteId, string? DedupeKey, string Origin, string Response) : INotification;
 
 /// <summary>Wakes the worker when a write was queued, so it does not wait for its next poll.</summary>
-public sealed class DiscordWriteSignal
-{
-    private readonly SemaphoreSlim _signal = new(0, 1);
-
-    public void Notify()
-    {
-        try
-        {
-            _signal.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // Already signalled.
-        }
-    }
-
-    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
-}
+public sealed class DiscordWriteSignal : WakeSignal;
 
 /// <summary>
 /// Drains <c>discord_writes</c> on every replica. Rows are claimed with FOR UPDATE SKIP LOCKED and a
@@ -63,37 +47,7 @@ public sealed partial class DiscordWriteWorker(
             return;
         }
 
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            int claimed;
-            try
-            {
-                claimed = await DrainOnceAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                // An exception escaping a BackgroundService stops the whole host; the queue is durable, so a
-                // failed round is logged and the next poll tries again.
-                LogQueueRoundFailed(logger, e);
-                claimed = 0;
-            }
-
-            if (claimed == 0)
-            {
-                try
-                {
-                    await signal.WaitAsync(Poll, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
+        await QueueWorker.RunAsync(DrainOnceAsync, signal, Poll, e => LogQueueRoundFailed(logger, e), stoppingToken);
     }
 
     /// <summary>Claims and sends one batch of due writes; returns how many were claimed.</summary>

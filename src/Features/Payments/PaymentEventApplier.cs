@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Freeside.Features.Common.Jobs;
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -11,24 +12,8 @@ namespace Freeside.Features.Payments;
 public sealed record PaymentEventStored(Guid PaymentId) : INotification;
 
 /// <summary>Wakes this process's applier when an IPN was stored, so it does not wait for its next sweep.</summary>
-public sealed class PaymentEventSignal
+public sealed class PaymentEventSignal : WakeSignal
 {
-    private readonly SemaphoreSlim _signal = new(0, 1);
-
-    public void Notify()
-    {
-        try
-        {
-            _signal.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // Already signalled.
-        }
-    }
-
-    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
-
     internal sealed class OnStored(PaymentEventSignal signal) : INotificationHandler<PaymentEventStored>
     {
         public Task Handle(PaymentEventStored notification, CancellationToken cancellationToken)
@@ -60,37 +45,7 @@ public sealed partial class PaymentEventApplier(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            int applied;
-            try
-            {
-                applied = await ApplyPendingAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                // An exception escaping a BackgroundService stops the whole host; the events are durable, so a
-                // failed round (the database away, say) is logged and the next one tries again.
-                LogRoundFailed(logger, e);
-                applied = 0;
-            }
-
-            if (applied == 0)
-            {
-                try
-                {
-                    await signal.WaitAsync(Sweep, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
+        await QueueWorker.RunAsync(ApplyPendingAsync, signal, Sweep, e => LogRoundFailed(logger, e), stoppingToken);
     }
 
     /// <summary>One round: every payment with pending events (up to a batch), in parallel; returns how many events were applied.</summary>
