@@ -43,19 +43,8 @@ public static class GetDeveloperBalance
                     return Result<View>.Success(new View(0, 0, 0, 0, 0, 0, 0));
                 }
 
-                // Credit on a lot past its expiry is not spendable even before the expiry sweep books it.
-                var sums = await db.Set<CreditLot>().AsNoTracking().Where(l => l.AccountId == account.Id).GroupBy(_ => 1).Select(g => new
-                {
-                    Spendable = g.Sum(l => l.ExpiresAt == null || l.ExpiresAt > now ? l.Available : 0),
-                    Lapsed = g.Sum(l => l.ExpiresAt != null && l.ExpiresAt <= now ? l.Available : 0),
-                    Reserved = g.Sum(l => l.Reserved),
-                    Consumed = g.Sum(l => l.Consumed),
-                    Expired = g.Sum(l => l.Expired),
-                    TakenBack = g.Sum(l => l.TakenBack),
-                    Count = g.LongCount(),
-                }).SingleOrDefaultAsync(ct);
-                return Result<View>.Success(new View(sums?.Spendable ?? 0, sums?.Reserved ?? 0, sums?.Consumed ?? 0, (sums?.Expired ?? 0) + (sums?.Lapsed ?? 0),
-                    sums?.TakenBack ?? 0, account.DebtMicro, sums?.Count ?? 0));
+                var totals = await db.Set<CreditLot>().AsNoTracking().Where(l => l.AccountId == account.Id).TotalsAsync(now, ct);
+                return Result<View>.Success(new View(totals.Spendable, totals.Reserved, totals.Consumed, totals.Expired, totals.TakenBack, account.DebtMicro, totals.Count));
             }, cancellationToken);
         }
     }

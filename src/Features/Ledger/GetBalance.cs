@@ -64,17 +64,7 @@ public static class GetBalance
             var (totals, page, debtMicro) = await db.ReadInCommunityAsync(community.Id, async ct =>
             {
                 var lots = db.Set<CreditLot>().AsNoTracking().Where(l => l.CommunityId == community.Id);
-                // Credit on a lot past its expiry is not spendable even before the expiry sweep books it.
-                var sums = await lots.GroupBy(_ => 1).Select(g => new
-                {
-                    Spendable = g.Sum(l => l.ExpiresAt == null || l.ExpiresAt > now ? l.Available : 0),
-                    Lapsed = g.Sum(l => l.ExpiresAt != null && l.ExpiresAt <= now ? l.Available : 0),
-                    Reserved = g.Sum(l => l.Reserved),
-                    Consumed = g.Sum(l => l.Consumed),
-                    Expired = g.Sum(l => l.Expired),
-                    TakenBack = g.Sum(l => l.TakenBack),
-                    Count = g.LongCount(),
-                }).SingleOrDefaultAsync(ct);
+                var sums = await lots.TotalsAsync(now, ct);
                 var rows = await lots.Where(l => after == null || l.Id > after).OrderBy(l => l.Id).Take(limit + 1).ToListAsync(ct);
                 var debt = await db.Set<CreditAccount>().AsNoTracking()
                     .Where(a => a.Kind == "community" && a.CommunityId == community.Id).Select(a => a.DebtMicro).SingleOrDefaultAsync(ct);
@@ -84,15 +74,41 @@ public static class GetBalance
             var more = page.Count > limit;
             var shown = more ? page[..limit] : page;
             return new BalanceView(
-                totals?.Spendable ?? 0,
-                totals?.Reserved ?? 0,
-                totals?.Consumed ?? 0,
-                (totals?.Expired ?? 0) + (totals?.Lapsed ?? 0),
-                totals?.TakenBack ?? 0,
+                totals.Spendable,
+                totals.Reserved,
+                totals.Consumed,
+                totals.Expired,
+                totals.TakenBack,
                 debtMicro,
-                totals?.Count ?? 0,
+                totals.Count,
                 [.. shown.Select(l => new LotView(l.Id, l.Source, l.Original, l.Available, l.Reserved, l.Consumed, l.Expired, l.TakenBack, l.ExpiresAt, l.CreatedAt))],
                 more ? Paging.Encode(CursorList, shown[^1].Id.ToString()) : null);
         }
+    }
+}
+
+/// <summary>An account's lots summed; <see cref="Expired"/> includes credit past its expiry that the sweep has not booked yet.</summary>
+public sealed record LotTotals(long Spendable, long Reserved, long Consumed, long Expired, long TakenBack, long Count)
+{
+    public static readonly LotTotals None = new(0, 0, 0, 0, 0, 0);
+}
+
+public static class LotQueries
+{
+    /// <summary>The lots' totals in one query (a balance view's header).</summary>
+    public static async Task<LotTotals> TotalsAsync(this IQueryable<CreditLot> lots, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // Credit on a lot past its expiry is not spendable even before the expiry sweep books it.
+        var sums = await lots.GroupBy(_ => 1).Select(g => new
+        {
+            Spendable = g.Sum(l => l.ExpiresAt == null || l.ExpiresAt > now ? l.Available : 0),
+            Lapsed = g.Sum(l => l.ExpiresAt != null && l.ExpiresAt <= now ? l.Available : 0),
+            Reserved = g.Sum(l => l.Reserved),
+            Consumed = g.Sum(l => l.Consumed),
+            Expired = g.Sum(l => l.Expired),
+            TakenBack = g.Sum(l => l.TakenBack),
+            Count = g.LongCount(),
+        }).SingleOrDefaultAsync(cancellationToken);
+        return sums is null ? LotTotals.None : new LotTotals(sums.Spendable, sums.Reserved, sums.Consumed, sums.Expired + sums.Lapsed, sums.TakenBack, sums.Count);
     }
 }
