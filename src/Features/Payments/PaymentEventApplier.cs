@@ -8,21 +8,8 @@ using Npgsql;
 
 namespace Freeside.Features.Payments;
 
-/// <summary>Raised after an IPN was stored pending (after the commit), so the applier starts at once.</summary>
-public sealed record PaymentEventStored(Guid PaymentId) : INotification;
-
 /// <summary>Wakes this process's applier when an IPN was stored, so it does not wait for its next sweep.</summary>
-public sealed class PaymentEventSignal : WakeSignal
-{
-    internal sealed class OnStored(PaymentEventSignal signal) : INotificationHandler<PaymentEventStored>
-    {
-        public Task Handle(PaymentEventStored notification, CancellationToken cancellationToken)
-        {
-            signal.Notify();
-            return Task.CompletedTask;
-        }
-    }
-}
+public sealed class PaymentEventSignal : WakeSignal;
 
 /// <summary>
 /// Applies stored IPNs on every replica: woken by <see cref="PaymentEventSignal"/> after each store, and

@@ -24,7 +24,8 @@ public static class ReceiveIpn
 {
     public const int MaxBodyBytes = 64 * 1024;
 
-    public sealed record Command(byte[] Body, string? Signature) : ICommand<Outcome>;
+    /// <summary>Not an <c>ICommand</c>: its one write needs no BEGIN … COMMIT around it (see <see cref="Handler"/>).</summary>
+    public sealed record Command(byte[] Body, string? Signature) : IRequest<Result<Outcome>>;
 
     /// <param name="Result">
     /// stored (pending; applied in order shortly after), duplicate (this status was stored before), unmatched (no such
@@ -40,7 +41,7 @@ public static class ReceiveIpn
 
     public static string LotSourceRef(Guid paymentId) => PaymentTransitions.LotSourceRef(paymentId);
 
-    internal sealed class Handler(FreesideDb db, IpnVerifier verifier, PaymentsMetrics metrics, CommitNotifications notifications, TimeProvider time)
+    internal sealed class Handler(NpgsqlDataSource database, IpnVerifier verifier, PaymentsMetrics metrics, PaymentEventSignal signal, TimeProvider time)
         : IRequestHandler<Command, Result<Outcome>>
     {
         public async Task<Result<Outcome>> Handle(Command request, CancellationToken cancellationToken)
@@ -79,21 +80,22 @@ public static class ReceiveIpn
             }
 
             metrics.Ipn("stored");
-            notifications.Add(new PaymentEventStored(paymentId));
+            signal.Notify();
             return new Outcome("stored", paymentId, ipn.StatusText);
         }
 
         /// <summary>
-        /// Matches, stores and says whether it was new in one round trip (BEGIN, the platform scope and the insert
-        /// travel together; the commit is the only other): null for a duplicate, else the matched payment or none.
+        /// Matches, stores and says whether it was new in one round trip: the platform scope and the insert travel as
+        /// one command, which PostgreSQL runs as one implicit transaction, committed (durably) before the answer
+        /// is read. Null for a duplicate, else the matched payment or none.
         /// The payment is only read, never locked (webhook_events has no foreign key to it, see M0023), so no lock
         /// anyone holds on it delays the answer. An event that needs nothing — no such payment, or a status we do
         /// not know — is stored already settled.
         /// </summary>
         private async Task<Stored?> StoreAsync(Ipn ipn, byte[] body, bool known, DateTimeOffset now, CancellationToken cancellationToken)
         {
-            await using var command = db.Database.GetDbConnection().CreateCommand();
-            command.Transaction = db.Database.CurrentTransaction!.GetDbTransaction();
+            await using var connection = await database.OpenConnectionAsync(cancellationToken);
+            await using var command = connection.CreateCommand();
             command.CommandText = $"""
                 SELECT {TenantScope.Set("@scope")};
                 WITH matched AS (
