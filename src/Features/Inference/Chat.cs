@@ -14,7 +14,6 @@ using Freeside.Features.Inference.Finn;
 using Freeside.Features.Ledger;
 using MediatR;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 using Microsoft.Extensions.Logging;
 

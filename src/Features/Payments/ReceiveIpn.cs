@@ -2,12 +2,9 @@ using System.Text;
 using System.Text.Json;
 using FluentValidation;
 using Freeside.Features.Common.Errors;
-using Freeside.Features.Common.Mediation;
 using Freeside.Features.Common.Persistence;
 using Freeside.Features.Payments.Domain;
 using MediatR;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 
 namespace Freeside.Features.Payments;
