@@ -95,13 +95,14 @@ public static class InferenceBench
         var (a, aDirect) = results["a"];
         var (b, bDirect) = results["b"];
         var down = await FinnDownAsync(context, kek, helper);
-        var settled = await SettledAsync(context.OwnerConnectionString);
+        var settled = await SettledLedger.ReadAsync(context.OwnerConnectionString);
+        var auditOk = false;
         await using (var auditServices = Services(context, kek, helper.RpcUrl, new Uri("http://127.0.0.1:1")))
         {
             await using var scope = auditServices.CreateAsyncScope();
             var audit = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new AuditConservation.Command(null));
             report.Parameters["audit"] = audit.IsSuccess ? audit.Value.Status : audit.Error!.Type;
-            settled = settled with { AuditOk = audit.IsSuccess && audit.Value.Status == "ok" };
+            auditOk = audit.IsSuccess && audit.Value.Status == "ok";
         }
 
         report.Parameters["load_average_before"] = loadBefore;
@@ -141,7 +142,7 @@ public static class InferenceBench
             .Add("every_chat_reserved_and_finalized", settled.Finalized == chats && settled.Reserved == chats + down.Chats && settled.Pending == 0 ? 1 : 0, 1)
             .Add("finn_down_holds_released", settled.Released == down.Chats ? 1 : 0, 1)
             .Add("usage_equals_charged", settled.UsageMicro == settled.ChargedMicro ? 1 : 0, 1)
-            .Add("audit_ok", settled.AuditOk ? 1 : 0, 1);
+            .Add("audit_ok", auditOk ? 1 : 0, 1);
         return report;
     }
 
@@ -321,25 +322,6 @@ public static class InferenceBench
         }
 
         return new Down(latency, unavailable, chats);
-    }
-
-    private sealed record Settled(long Reserved, long Finalized, long Pending, long Released, long UsageMicro, long ChargedMicro, bool AuditOk);
-
-    private static async Task<Settled> SettledAsync(string ownerConnectionString)
-    {
-        await using var connection = new NpgsqlConnection(ownerConnectionString);
-        await connection.OpenAsync();
-        await using var query = new NpgsqlCommand("""
-            SELECT (SELECT count(*) FROM credit_reservations),
-                   (SELECT count(*) FROM credit_reservations WHERE status = 'finalized'),
-                   (SELECT count(*) FROM credit_reservations WHERE status = 'pending'),
-                   (SELECT count(*) FROM credit_reservations WHERE status = 'released'),
-                   (SELECT coalesce(sum(amount_micro), 0)::bigint FROM usage_events),
-                   (SELECT coalesce(sum(charged), 0)::bigint FROM credit_reservations WHERE status = 'finalized')
-            """, connection);
-        await using var reader = await query.ExecuteReaderAsync();
-        await reader.ReadAsync();
-        return new Settled(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), false);
     }
 
     private static ServiceProvider Services(BenchContext context, string kek, Uri rpc, Uri finn, int breakerMinimumCalls = 10_000)
