@@ -24,19 +24,8 @@ public class ChatApp : FreesideWithFinn
         }
     }
 
-    protected async Task MintAsync(string contract, Freeside.Features.Common.Ethereum.EthereumAddress to, int tokenId)
-    {
-        const string mint = "40c10f19"; // mint(address,uint256), owner only: the deployer
-        var data = "0x" + mint + Freeside.Features.Identity.Ownership.Erc721Abi.Word(to) + Freeside.Features.Identity.Ownership.Erc721Abi.Word(tokenId);
-        using var http = new HttpClient();
-        var sent = await http.PostAsJsonAsync(Chain.RpcUrl, new
-        {
-            jsonrpc = "2.0", id = 1, method = "eth_sendTransaction",
-            @params = new object[] { new { from = TestWallet.Deployer.Address.ToChecksumString(), to = contract, data } },
-        });
-        var body = await sent.Content.ReadFromJsonAsync<JsonElement>();
-        body.TryGetProperty("result", out _).ShouldBeTrue(body.ToString());
-    }
+    protected Task MintAsync(string contract, Freeside.Features.Common.Ethereum.EthereumAddress to, int tokenId) =>
+        Chain.MintAsync(contract, to, tokenId);
 
     protected override Task AfterStopAsync() => Chain.DisposeAsync().AsTask();
 

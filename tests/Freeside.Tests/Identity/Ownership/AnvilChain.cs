@@ -61,18 +61,43 @@ public sealed class AnvilChain : IAsyncDisposable
 
     /// <summary>
     /// ERC-721 transferFrom sent straight to anvil's JSON-RPC: the wallets are anvil's own dev accounts,
-    /// so anvil signs, and automine has it in a block when the call returns. Two HTTP calls, not a node
-    /// start, so tests that race a cache TTL are not at the mercy of a loaded machine.
+    /// so anvil signs. Two or three HTTP calls, not a node start, so tests that race a cache TTL are not
+    /// at the mercy of a loaded machine.
     /// </summary>
-    public async Task TransferAsync(TestWallet from, string contract, EthereumAddress to, int tokenId)
+    public Task TransferAsync(TestWallet from, string contract, EthereumAddress to, int tokenId)
     {
         const string transferFrom = "23b872dd";
         var data = "0x" + transferFrom + Erc721Abi.Word(from.Address) + Erc721Abi.Word(to) + Erc721Abi.Word(tokenId);
+        return SendAsync(from, contract, data, $"transfer of token {tokenId}");
+    }
+
+    /// <summary>The demo collections' owner-only <c>mint(address,uint256)</c>, sent by the deployer.</summary>
+    public Task MintAsync(string contract, EthereumAddress to, int tokenId)
+    {
+        const string mint = "40c10f19";
+        var data = "0x" + mint + Erc721Abi.Word(to) + Erc721Abi.Word(tokenId);
+        return SendAsync(TestWallet.Deployer, contract, data, $"mint of token {tokenId}");
+    }
+
+    /// <summary>
+    /// Sends a transaction and waits for its receipt. Automine puts it in a block at once, but anvil can
+    /// answer eth_sendTransaction before the block is indexed, when the receipt still reads null: so the
+    /// receipt is polled (≤ 10 s) rather than read once.
+    /// </summary>
+    private async Task SendAsync(TestWallet from, string contract, string data, string what)
+    {
         var hash = (await RpcAsync("eth_sendTransaction", new { from = from.Address.ToChecksumString(), to = contract, data })).GetString();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
         var receipt = await RpcAsync("eth_getTransactionReceipt", hash);
+        while (receipt.ValueKind == JsonValueKind.Null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+            receipt = await RpcAsync("eth_getTransactionReceipt", hash);
+        }
+
         if (receipt.ValueKind != JsonValueKind.Object || receipt.GetProperty("status").GetString() != "0x1")
         {
-            throw new InvalidOperationException($"transfer of token {tokenId} was not mined successfully: {receipt}");
+            throw new InvalidOperationException($"{what} was not mined successfully: {receipt.GetRawText()}");
         }
     }
 
