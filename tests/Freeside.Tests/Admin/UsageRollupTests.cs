@@ -200,6 +200,137 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
         usage.Wallets.Single().Wallet!.ToLowerInvariant().ShouldBe(WalletB);
     }
 
+    /// <summary>
+    /// One statement with events in several hours and days of one key (each group's running totals built from
+    /// several slots), then a second on the same rows (the totals added element by element): every element of every
+    /// rollup row equals the sum recomputed from the events, not only the last one.
+    /// </summary>
+    [Fact]
+    public async Task Rollup_OneStatementAcrossHoursAndDays_EveryRunningTotalEqualsItsEvents()
+    {
+        var community = await app.CommunityAsync(1_000_000_000);
+        var reservations = new List<Guid>();
+        for (var i = 0; i < 5; i++)
+        {
+            var hold = await app.ReserveForWalletAsync(community, WalletA, 10_000);
+            hold.IsSuccess.ShouldBeTrue();
+            reservations.Add(hold.Value.ReservationId);
+        }
+
+        var day = new DateTimeOffset(2031, 3, 30, 0, 0, 0, TimeSpan.Zero);
+        await InsertUsageAsync(community, (reservations[0], day.AddHours(2).AddMinutes(10), 100), (reservations[1], day.AddHours(2).AddMinutes(40), 200),
+            (reservations[2], day.AddHours(5), 400), (reservations[3], day.AddDays(1).AddHours(23).AddMinutes(30), 800));
+        await InsertUsageAsync(community, (reservations[4], day.AddHours(3).AddMinutes(15), 1_600));
+
+        var events = await app.Database.QueryAsync("SELECT created_at, amount_micro FROM usage_events WHERE community_id = @c",
+            r => (At: new DateTimeOffset(r.GetDateTime(0), TimeSpan.Zero), Amount: r.GetInt64(1)), ("c", community.Id));
+        events.Count.ShouldBe(5);
+        long[] Through(int slots, Func<(DateTimeOffset At, long Amount), int> slot, IEnumerable<(DateTimeOffset At, long Amount)> of, bool calls) =>
+            [.. Enumerable.Range(1, slots).Select(i => of.Where(e => slot(e) <= i).Sum(e => calls ? 1 : e.Amount))];
+
+        var hours = await app.Database.QueryAsync(
+            "SELECT dimension, key, day, spend_through, calls_through FROM usage_hour_rollups WHERE community_id = @c ORDER BY dimension, day",
+            r => (Dimension: r.GetString(0), Key: r.GetString(1), Day: DateOnly.FromDateTime(r.GetDateTime(2)), Spend: r.GetFieldValue<long[]>(3), Calls: r.GetFieldValue<long[]>(4)),
+            ("c", community.Id));
+        hours.Select(h => (h.Dimension, h.Key, h.Day)).ShouldBe(new[]
+        {
+            ("pool", "cheap", new DateOnly(2031, 3, 30)), ("pool", "cheap", new DateOnly(2031, 3, 31)),
+            ("wallet", WalletA, new DateOnly(2031, 3, 30)), ("wallet", WalletA, new DateOnly(2031, 3, 31)),
+        });
+        foreach (var row in hours)
+        {
+            var ofDay = events.Where(e => DateOnly.FromDateTime(e.At.UtcDateTime) == row.Day).ToList();
+            row.Spend.ShouldBe(Through(24, e => e.At.UtcDateTime.Hour + 1, ofDay, calls: false), $"{row.Dimension} {row.Day} spend");
+            row.Calls.ShouldBe(Through(24, e => e.At.UtcDateTime.Hour + 1, ofDay, calls: true), $"{row.Dimension} {row.Day} calls");
+        }
+
+        hours[0].Spend[2].ShouldBe(300);
+        hours[0].Spend[3].ShouldBe(1_900);
+        hours[0].Spend[23].ShouldBe(2_300);
+        var month = await app.Database.QueryAsync(
+            "SELECT wallet, spend_through, calls_through FROM usage_wallet_month_rollups WHERE community_id = @c",
+            r => (Wallet: r.GetString(0), Spend: r.GetFieldValue<long[]>(1), Calls: r.GetFieldValue<long[]>(2)), ("c", community.Id));
+        month.Single().Wallet.ShouldBe(WalletA);
+        month.Single().Spend.ShouldBe(Through(31, e => e.At.UtcDateTime.Day, events, calls: false));
+        month.Single().Calls.ShouldBe(Through(31, e => e.At.UtcDateTime.Day, events, calls: true));
+        month.Single().Spend[29].ShouldBe(2_300);
+        month.Single().Spend[30].ShouldBe(3_100);
+    }
+
+    /// <summary>
+    /// The wallet and message rows check their references with triggers instead of foreign keys to the community's row
+    /// (which every concurrent chat locked): a reservation of another community, or a community that does not exist, is
+    /// still refused as a foreign-key violation, and the app role can no longer change a community's id under them.
+    /// </summary>
+    [Fact]
+    public async Task WalletAndMessageRows_OfAMissingCommunityOrAnotherCommunitysReservation_AreRefused()
+    {
+        var one = await app.CommunityAsync(1_000_000);
+        var two = await app.CommunityAsync(1_000_000);
+        // A hold with no wallet recorded yet (made outside the budget guard).
+        var hold = await app.Services.GetRequiredService<LedgerBatcher>().ReserveAsync(new ReserveCredits.Command(one.Account, 1_000, "api:" + Guid.NewGuid().ToString("N")));
+        hold.IsSuccess.ShouldBeTrue();
+        var missing = Guid.NewGuid();
+
+        async Task<PostgresException> RefusedAsync(Guid scope, string sql)
+        {
+            await using var connection = new NpgsqlConnection(app.Database.AppConnectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"SELECT set_config('freeside.community_id', '{scope}', false); {sql}", connection);
+            return await Should.ThrowAsync<PostgresException>(() => command.ExecuteNonQueryAsync());
+        }
+
+        // The reservation is community one's: recorded as two's, or as a reservation that does not exist, it is refused.
+        (await RefusedAsync(two.Id, $"INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at) VALUES ('{hold.Value.ReservationId}', '{two.Id}', '{WalletB}', now())"))
+            .SqlState.ShouldBe(PostgresErrorCodes.ForeignKeyViolation);
+        (await RefusedAsync(one.Id, $"INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at) VALUES ('{Guid.NewGuid()}', '{one.Id}', '{WalletB}', now())"))
+            .SqlState.ShouldBe(PostgresErrorCodes.ForeignKeyViolation);
+        (await RefusedAsync(missing, $"""
+            INSERT INTO agent_messages (id, conversation_id, nft_id, community_id, source, author_wallet, role, content, tokens_input, tokens_output, cost_micro, created_at)
+            VALUES (gen_random_uuid(), gen_random_uuid(), 'nft', '{missing}', 'web', '{WalletA}', 'user', 'hi', 0, 0, 0, now())
+            """)).SqlState.ShouldBe(PostgresErrorCodes.ForeignKeyViolation);
+        (await RefusedAsync(one.Id, $"UPDATE communities SET id = gen_random_uuid() WHERE id = '{one.Id}'"))
+            .SqlState.ShouldBe(PostgresErrorCodes.InsufficientPrivilege);
+
+        (await app.Database.ScalarAsync<long>("SELECT count(*) FROM reservation_wallets WHERE reservation_id = @r", ("r", hold.Value.ReservationId))).ShouldBe(0);
+        await app.Database.ExecuteAsync($"""
+            SELECT set_config('freeside.community_id', '{one.Id}', false);
+            INSERT INTO reservation_wallets (reservation_id, community_id, wallet, created_at) VALUES ('{hold.Value.ReservationId}', '{one.Id}', '{WalletB}', now())
+            """, asApp: true);
+        (await app.Database.ScalarAsync<long>("SELECT count(*) FROM reservation_wallets WHERE reservation_id = @r", ("r", hold.Value.ReservationId))).ShouldBe(1);
+        (await app.Database.ScalarAsync<long>("SELECT count(*) FROM agent_messages WHERE community_id = @c", ("c", missing))).ShouldBe(0);
+    }
+
+    /// <summary>Usage events of one community in one statement, written the way the ledger writes them (app role, community scope).</summary>
+    private async Task InsertUsageAsync(AdminTestKit.TestCommunity community, params (Guid Reservation, DateTimeOffset At, long Amount)[] events)
+    {
+        await using var connection = new NpgsqlConnection(app.Database.AppConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var scope = new NpgsqlCommand("SELECT set_config('freeside.community_id', @c, true)", connection, transaction))
+        {
+            scope.Parameters.AddWithValue("c", community.Id.ToString());
+            await scope.ExecuteNonQueryAsync();
+        }
+
+        await using (var insert = new NpgsqlCommand("""
+            INSERT INTO usage_events (id, account_id, community_id, nft_id, pool_id, tokens_input, tokens_output, amount_micro, requested_micro,
+                                      reservation_id, finalization_id, billing_method, accounting_mode, conservation_guard_result, created_at)
+            SELECT gen_random_uuid(), @a, @c, 'nft', 'cheap', 1, 1, e.amount, e.amount, e.reservation, 'one-statement-' || e.reservation::text, 'reported', 'standard', true, e.at
+            FROM unnest(@reservations, @ats, @amounts) AS e (reservation, at, amount)
+            """, connection, transaction))
+        {
+            insert.Parameters.AddWithValue("a", community.Account);
+            insert.Parameters.AddWithValue("c", community.Id);
+            insert.Parameters.AddWithValue("reservations", events.Select(e => e.Reservation).ToArray());
+            insert.Parameters.AddWithValue("ats", events.Select(e => e.At).ToArray());
+            insert.Parameters.AddWithValue("amounts", events.Select(e => e.Amount).ToArray());
+            (await insert.ExecuteNonQueryAsync()).ShouldBe(events.Length);
+        }
+
+        await transaction.CommitAsync();
+    }
+
     private void At(DateTimeOffset time) => app.Clock.Advance(time - app.Clock.GetUtcNow());
 
     private static DateTimeOffset NextMidnight(DateTimeOffset now) => new(now.UtcDateTime.Date.AddDays(1), TimeSpan.Zero);

@@ -57,6 +57,27 @@ public sealed class TestDatabase : IAsyncDisposable
         return result is null or DBNull ? default : (T)Convert.ChangeType(result, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Every row of a query, mapped, as the owner.</summary>
+    public async Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> map, params (string Name, object Value)[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(OwnerConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var (key, value) in parameters)
+        {
+            command.Parameters.AddWithValue(key, value);
+        }
+
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(map(reader));
+        }
+
+        return rows;
+    }
+
     public async Task ExecuteAsync(string sql, bool asApp = false)
     {
         await using var connection = new NpgsqlConnection(asApp ? AppConnectionString : OwnerConnectionString);
