@@ -27,7 +27,7 @@ public sealed class M0025_UsageRollupsWithoutFunctionCalls : Migration
             CREATE OR REPLACE FUNCTION usage_daily_rollups_add_events() RETURNS trigger LANGUAGE plpgsql AS $fn$
             BEGIN
                 INSERT INTO usage_hour_rollups AS r (community_id, day, dimension, key, spend_through, calls_through)
-                SELECT d.community_id, d.day, d.dimension, d.key, {Through("d.spend", Hours)}, {Through("d.calls", Hours)}
+                SELECT d.community_id, d.day, d.dimension, d.key, {Totals(Hours)}
                 FROM (
                     SELECT s.community_id, s.day, s.dimension, s.key, s.slot, sum(s.amount)::bigint AS spend, count(*) AS calls
                     FROM (
@@ -45,10 +45,9 @@ public sealed class M0025_UsageRollupsWithoutFunctionCalls : Migration
                 GROUP BY d.community_id, d.dimension, d.day, d.key
                 ORDER BY d.community_id, d.dimension, d.day, d.key
                 ON CONFLICT (community_id, dimension, day, key) DO UPDATE
-                    SET spend_through = {Add("r.spend_through", "excluded.spend_through", Hours)},
-                        calls_through = {Add("r.calls_through", "excluded.calls_through", Hours)};
+                    SET {AddExcluded(Hours)};
                 INSERT INTO usage_wallet_month_rollups AS r (community_id, month, wallet, spend_through, calls_through)
-                SELECT d.community_id, d.month, d.wallet, {Through("d.spend", Days)}, {Through("d.calls", Days)}
+                SELECT d.community_id, d.month, d.wallet, {Totals(Days)}
                 FROM (
                     SELECT n.community_id, date_trunc('month', n.created_at AT TIME ZONE 'UTC')::date AS month, coalesce(w.wallet, '') AS wallet,
                            extract(day FROM n.created_at AT TIME ZONE 'UTC')::int AS slot, sum(n.amount_micro)::bigint AS spend, count(*) AS calls
@@ -59,8 +58,7 @@ public sealed class M0025_UsageRollupsWithoutFunctionCalls : Migration
                 GROUP BY d.community_id, d.month, d.wallet
                 ORDER BY d.community_id, d.month, d.wallet
                 ON CONFLICT (community_id, month, wallet) DO UPDATE
-                    SET spend_through = {Add("r.spend_through", "excluded.spend_through", Days)},
-                        calls_through = {Add("r.calls_through", "excluded.calls_through", Days)};
+                    SET {AddExcluded(Days)};
                 RETURN NULL;
             END
             $fn$;
@@ -68,7 +66,7 @@ public sealed class M0025_UsageRollupsWithoutFunctionCalls : Migration
             CREATE OR REPLACE FUNCTION usage_daily_rollups_attribute_wallets() RETURNS trigger LANGUAGE plpgsql AS $fn$
             BEGIN
                 INSERT INTO usage_hour_rollups AS r (community_id, day, dimension, key, spend_through, calls_through)
-                SELECT d.community_id, d.day, 'wallet', d.key, {Through("d.spend", Hours)}, {Through("d.calls", Hours)}
+                SELECT d.community_id, d.day, 'wallet', d.key, {Totals(Hours)}
                 FROM (
                     SELECT u.community_id, (u.created_at AT TIME ZONE 'UTC')::date AS day, k.key, extract(hour FROM u.created_at AT TIME ZONE 'UTC')::int + 1 AS slot,
                            sum(k.sign * u.amount_micro)::bigint AS spend, sum(k.sign)::bigint AS calls
@@ -81,10 +79,9 @@ public sealed class M0025_UsageRollupsWithoutFunctionCalls : Migration
                 GROUP BY d.community_id, d.day, d.key
                 ORDER BY d.community_id, d.day, d.key
                 ON CONFLICT (community_id, dimension, day, key) DO UPDATE
-                    SET spend_through = {Add("r.spend_through", "excluded.spend_through", Hours)},
-                        calls_through = {Add("r.calls_through", "excluded.calls_through", Hours)};
+                    SET {AddExcluded(Hours)};
                 INSERT INTO usage_wallet_month_rollups AS r (community_id, month, wallet, spend_through, calls_through)
-                SELECT d.community_id, d.month, d.key, {Through("d.spend", Days)}, {Through("d.calls", Days)}
+                SELECT d.community_id, d.month, d.key, {Totals(Days)}
                 FROM (
                     SELECT u.community_id, date_trunc('month', u.created_at AT TIME ZONE 'UTC')::date AS month, k.key,
                            extract(day FROM u.created_at AT TIME ZONE 'UTC')::int AS slot, sum(k.sign * u.amount_micro)::bigint AS spend, sum(k.sign)::bigint AS calls
@@ -97,13 +94,19 @@ public sealed class M0025_UsageRollupsWithoutFunctionCalls : Migration
                 GROUP BY d.community_id, d.month, d.key
                 ORDER BY d.community_id, d.month, d.key
                 ON CONFLICT (community_id, month, wallet) DO UPDATE
-                    SET spend_through = {Add("r.spend_through", "excluded.spend_through", Days)},
-                        calls_through = {Add("r.calls_through", "excluded.calls_through", Days)};
+                    SET {AddExcluded(Days)};
                 RETURN NULL;
             END
             $fn$;
             """);
     }
+
+    /// <summary>A group's two running-total arrays, spend and calls.</summary>
+    private static string Totals(int slots) => $"{Through("d.spend", slots)}, {Through("d.calls", slots)}";
+
+    /// <summary>The upsert's assignments: each stored running total plus the statement's.</summary>
+    private static string AddExcluded(int slots) =>
+        $"spend_through = {Add("r.spend_through", "excluded.spend_through", slots)}, calls_through = {Add("r.calls_through", "excluded.calls_through", slots)}";
 
     /// <summary>The running totals of a group's (slot, amount) rows: element i sums the amounts of slots 1…i.</summary>
     private static string Through(string amount, int slots) =>
