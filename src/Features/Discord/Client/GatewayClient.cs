@@ -66,11 +66,13 @@ public sealed partial class GatewayClient
                 outcome = await RunSessionAsync(cancellationToken);
                 failures = 0;
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
+                // Stopping. Cancelling a pending send aborts the socket, so the receive beside it may fail with a
+                // WebSocketException ("Aborted") rather than a cancellation: either way the loop ends quietly.
                 return;
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception e)
             {
                 // Whatever broke this connection (a refused connect, a timeout, a frame we could not read),
                 // the answer is the same: connect again with backoff. Only a fatal close code ends the loop.
