@@ -44,8 +44,9 @@ public static class FeatureRegistration
 
             return builder.Build();
         });
-        services.AddDbContext<FreesideDb>((provider, options) => options
+        services.AddDbContextPool<FreesideDb>((provider, options) => options
             .UseNpgsql(provider.GetRequiredService<NpgsqlDataSource>(), npgsql => npgsql.ExecutionStrategy(dependencies => new RolledBackOnlyExecutionStrategy(dependencies)))
+            .AddInterceptors(StatementCounter.Instance)
             .ConfigureWarnings(w => w.Ignore(RelationalEventId.PendingModelChangesWarning)));
 
         services.AddSingleton(new RedisSettings(settings.RedisConfiguration, settings.RedisKeyPrefix));

@@ -49,6 +49,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
     private readonly Dictionary<Guid, Reservation> _reservations = [];
     private readonly LedgerTouches _touches = new();
     private readonly Dictionary<Guid, long> _availableAfterSave = [];
+    private GuardReadAhead? _guard;
     private DbTransaction? _unit;
     private bool _entered;
     private DateTimeOffset _now;
@@ -555,6 +556,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
     public void TouchOutsideDomain(Guid accountId, Guid lotId)
     {
         Unit();
+        _guard = null;
         _touches.AddLot(lotId, 0);
         touchedAccounts.Add(accountId);
     }
@@ -660,18 +662,24 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
             batch.BatchCommands.Add(SelectAvailable(finalizedAccounts));
         }
 
+        // The conservation guard over the unit's touches as they will be after this flush, read by the flush itself.
+        var guard = GuardReadAhead.After(_touches, touchedAccounts, changedLots, created.Concat(settled).Concat(reversed));
+        batch.BatchCommands.Add(guard.Command());
         await batch.PrepareAsync(cancellationToken);
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
-            // The writes return no rows; the balances are the batch's only result set.
+            // The writes return no rows; then come the balances (when a reservation was finalized) and the guard's violations.
+            while (reader.FieldCount == 0 && await reader.NextResultAsync(cancellationToken))
+            {
+            }
+
             if (finalizedAccounts.Length > 0)
             {
-                while (reader.FieldCount == 0 && await reader.NextResultAsync(cancellationToken))
-                {
-                }
-
                 await ReadAvailableAsync(reader, finalizedAccounts, _availableAfterSave, cancellationToken);
+                await reader.NextResultAsync(cancellationToken);
             }
+
+            await guard.ReadAsync(reader, cancellationToken);
         }
 
         foreach (var (command, rows, what) in expected)
@@ -698,7 +706,18 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         }
 
         _minted.Clear();
+        _guard = guard.Stamped(db.StatementsSent);
     }
+
+    /// <summary>
+    /// The guard's violations read by the unit's last flush, when nothing can have written since — no statement of
+    /// this store outside a flush (<see cref="Command"/>), no touch recorded outside the domain, no statement through
+    /// EF — and the touches are the ones it checked; null otherwise (the guard then reads them itself). A statement
+    /// sent on the connection by other means after the flush goes unseen here, as it always went unchecked unless it
+    /// recorded its touch (<see cref="TouchOutsideDomain"/>), which it must.
+    /// </summary>
+    public IReadOnlyList<InvariantViolation>? GuardReadWithLastFlush(IReadOnlyCollection<Guid> accounts) =>
+        _guard is { } read && read.StillCovers(_touches, accounts, db.StatementsSent) ? read.Violations : null;
 
     /// <summary>What each account can spend now, in this unit: its unexpired lots' available credits, one round trip.</summary>
     public async Task<IReadOnlyDictionary<Guid, long>> AvailableAsync(IReadOnlyCollection<Guid> accounts, CancellationToken cancellationToken)
@@ -737,8 +756,10 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         }
     }
 
+    /// <summary>A statement of the unit outside the flush; it may write, so the guard reads again at the end.</summary>
     internal NpgsqlCommand Command(string sql)
     {
+        _guard = null;
         var connection = (NpgsqlConnection)db.Database.GetDbConnection();
         return new NpgsqlCommand(sql, connection, Transaction());
     }
@@ -767,12 +788,14 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
         _reservations.Clear();
         _touches.Clear();
         _availableAfterSave.Clear();
+        _guard = null;
     }
 
     private NpgsqlTransaction Transaction() =>
         db.Database.CurrentTransaction?.GetDbTransaction() as NpgsqlTransaction
             ?? throw new InvalidOperationException("The ledger posts only inside the command's transaction.");
 
+    // Batches only read, lock or flush; a flush reads the guard anew, so they leave the guard's read-ahead valid.
     private NpgsqlBatch Batch() => new((NpgsqlConnection)db.Database.GetDbConnection(), Transaction());
 
     /// <summary>

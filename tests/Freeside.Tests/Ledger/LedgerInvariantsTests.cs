@@ -61,6 +61,54 @@ public static class ForgiveDebt
     }
 }
 
+/// <summary>
+/// Reserves through the store (whose flush reads the guard ahead), then, depending on <see cref="Command.Then"/>, inflates
+/// the reserved lot through EF (unseen by the store's touches, which already hold that lot), or only sends a harmless EF
+/// query; returns whether the guard's read-ahead was there before and after that statement.
+/// </summary>
+public static class ReserveThenSend
+{
+    public sealed record Command(Guid AccountId, string Then, Guid? OtherAccountId = null) : ICommand<(bool Before, bool After)>, IMovesCredits;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.Then).Must(t => t is "inflate" or "query" or "inflate-first");
+    }
+
+    internal sealed class Handler(FreesideDb db, LedgerStore store, TouchedAccounts touched) : IRequestHandler<Command, Result<(bool Before, bool After)>>
+    {
+        public async Task<Result<(bool Before, bool After)>> Handle(Command request, CancellationToken cancellationToken)
+        {
+            await db.EnterPlatformScopeAsync(cancellationToken);
+            var lot = await db.Database.SqlQuery<Guid>($"SELECT id AS \"Value\" FROM credit_lots WHERE account_id = {request.AccountId}").SingleAsync(cancellationToken);
+            if (request is { Then: "inflate-first", OtherAccountId: { } other })
+            {
+                // Before the flush, and recorded: the flush's own read of the guard must see it (another account's debt
+                // that no clawback explains; the reserve itself is on an account in good standing).
+                var otherLot = await db.Database.SqlQuery<Guid>($"SELECT id AS \"Value\" FROM credit_lots WHERE account_id = {other}").SingleAsync(cancellationToken);
+                await db.Database.ExecuteSqlAsync($"UPDATE credit_accounts SET debt_micro = debt_micro + 1 WHERE id = {other}", cancellationToken);
+                store.TouchOutsideDomain(other, otherLot);
+            }
+
+            var reserve = new ReserveCredits.Command(request.AccountId, 10, "read-ahead-" + Guid.NewGuid().ToString("N"));
+            await store.LoadAsync(LedgerScope.Platform, [(request.AccountId, reserve.IdempotencyKey)], [], cancellationToken);
+            ReserveCredits.Decide(store, reserve).IsSuccess.ShouldBeTrue();
+            await store.SaveAsync(cancellationToken);
+            var before = store.GuardReadWithLastFlush(touched.Accounts) is not null;
+            if (request.Then == "inflate")
+            {
+                await db.Database.ExecuteSqlAsync($"UPDATE credit_lots SET available = available + 1 WHERE id = {lot}", cancellationToken);
+            }
+            else if (request.Then == "query")
+            {
+                await db.Database.SqlQuery<int>($"SELECT 1 AS \"Value\"").SingleAsync(cancellationToken);
+            }
+
+            return (before, store.GuardReadWithLastFlush(touched.Accounts) is not null);
+        }
+    }
+}
+
 public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp>
 {
     [Fact]
@@ -92,6 +140,52 @@ public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp
         // At least: test classes run in parallel and share the meter (the audit tests count C1 too).
         LedgerTestKit.Counter(app.ScrapeMetrics(), "conservation_guard_failures_total{invariant=\"C1\"}").ShouldBeGreaterThanOrEqualTo(before + 1);
         (await app.ScalarLongAsync("SELECT count(*) FROM conservation_violations WHERE account_id = @a AND invariant = 'C1' AND source = 'guard'", account)).ShouldBe(1);
+        await app.ShouldAuditCleanAsync();
+    }
+
+    /// <summary>
+    /// The guard's statement rides on the flush; a statement sent through EF after it makes the guard read again, so a
+    /// lot inflated after the flush is still caught (C1), and nothing commits.
+    /// </summary>
+    [Fact]
+    public async Task Guard_LotInflatedThroughEfAfterTheFlush_ReadAgainAndRolledBack()
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+
+        var result = await app.SendAsync(new ReserveThenSend.Command(account, "inflate"));
+
+        result.Error.ShouldBeOfType<ConservationViolated>().Invariant.ShouldBe("C1");
+        (await app.AvailableAsync(account)).ShouldBe(500);
+        (await app.ScalarLongAsync("SELECT count(*) FROM credit_reservations WHERE account_id = @a", account)).ShouldBe(0);
+        await app.ShouldAuditCleanAsync();
+    }
+
+    [Fact]
+    public async Task Guard_ReadByTheFlush_UsedUntilEfSendsAStatement()
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+
+        var result = await app.SendAsync(new ReserveThenSend.Command(account, "query"));
+
+        result.IsSuccess.ShouldBeTrue(result.Error?.Detail);
+        result.Value.Before.ShouldBeTrue("the flush read the guard");
+        result.Value.After.ShouldBeFalse("a statement sent through EF since makes the guard read again");
+        (await app.AvailableAsync(account)).ShouldBe(490);
+        await app.ShouldAuditCleanAsync();
+    }
+
+    /// <summary>A violation the flush's own guard read sees (a recorded write before it) fails the command.</summary>
+    [Fact]
+    public async Task Guard_ViolationSeenByTheFlushItself_RolledBack()
+    {
+        var (_, account) = await app.FundedCommunityAsync(500);
+        var (_, other) = await app.FundedCommunityAsync(500);
+
+        var result = await app.SendAsync(new ReserveThenSend.Command(account, "inflate-first", other));
+
+        result.Error.ShouldBeOfType<ConservationViolated>().Invariant.ShouldBe("C6");
+        (await app.ScalarLongAsync("SELECT debt_micro FROM credit_accounts WHERE id = @a", other)).ShouldBe(0);
+        (await app.AvailableAsync(account)).ShouldBe(500);
         await app.ShouldAuditCleanAsync();
     }
 

@@ -20,6 +20,14 @@ public sealed class FreesideDb : DbContext
         Database.AutoSavepointsEnabled = false;
     }
 
+    /// <summary>
+    /// How many statements EF Core has sent through this context (counted by <see cref="StatementCounter"/>; it only
+    /// grows, also across the leases of a pooled context). Statements sent on the connection without EF are not counted.
+    /// </summary>
+    public long StatementsSent { get; private set; }
+
+    internal void StatementSent() => StatementsSent++;
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(FreesideDb).Assembly);
