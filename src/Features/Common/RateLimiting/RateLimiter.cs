@@ -93,6 +93,102 @@ public sealed partial class RateLimiter
         return {allowed, math.floor(tokens), full, retry, now}
         """;
 
+    // Several limits in one step, all or nothing: KEYS[i] is limit i's key; ARGV holds five values per limit:
+    // algorithm ('sw' sliding window, 'tb' token bucket), limit or capacity, window ms or refill per ms, cost, unique id.
+    // Every limit is read first; only when all allow is each one taken. Returns {refused index (0: none), now ms}
+    // followed, per limit, by {allowed, remaining, ms until full, ms until allowed} (for the refused one only its own).
+    private const string AllOrNothingScript = """
+        if redis.replicate_commands then redis.replicate_commands() end
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local state = {}
+        local refused = 0
+        for i = 1, #KEYS do
+            local b = (i - 1) * 5
+            local cost = tonumber(ARGV[b + 4])
+            if ARGV[b + 1] == 'sw' then
+                local limit = tonumber(ARGV[b + 2])
+                local window = tonumber(ARGV[b + 3])
+                redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+                local used = redis.call('ZCARD', KEYS[i])
+                state[i] = { used = used, ok = used + cost <= limit }
+            else
+                local capacity = tonumber(ARGV[b + 2])
+                local rate = tonumber(ARGV[b + 3])
+                local s = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+                local tokens = tonumber(s[1])
+                local ts = tonumber(s[2])
+                if tokens == nil or ts == nil then
+                    tokens = capacity
+                    ts = now
+                end
+                tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+                if now > ts then
+                    ts = now
+                end
+                state[i] = { tokens = tokens, ts = ts, ok = tokens >= cost }
+            end
+            if not state[i].ok then
+                refused = i
+                break
+            end
+        end
+        local out = { refused, now }
+        for i = 1, #KEYS do
+            if refused == 0 or i == refused then
+                local b = (i - 1) * 5
+                local cost = tonumber(ARGV[b + 4])
+                local take = refused == 0
+                if ARGV[b + 1] == 'sw' then
+                    local limit = tonumber(ARGV[b + 2])
+                    local window = tonumber(ARGV[b + 3])
+                    local used = state[i].used
+                    if take then
+                        for c = 1, cost do
+                            redis.call('ZADD', KEYS[i], now, ARGV[b + 5] .. ':' .. c)
+                        end
+                        used = used + cost
+                    end
+                    local full = 0
+                    local retry = 0
+                    if used > 0 then
+                        local newest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+                        full = tonumber(newest[2]) + window - now
+                        redis.call('PEXPIRE', KEYS[i], full)
+                    end
+                    if not take then
+                        local needed = used + cost - limit
+                        local entry = redis.call('ZRANGE', KEYS[i], needed - 1, needed - 1, 'WITHSCORES')
+                        retry = entry[2] and (tonumber(entry[2]) + window - now) or window
+                    end
+                    table.insert(out, take and 1 or 0)
+                    table.insert(out, limit - used)
+                    table.insert(out, full)
+                    table.insert(out, retry)
+                else
+                    local capacity = tonumber(ARGV[b + 2])
+                    local rate = tonumber(ARGV[b + 3])
+                    local tokens = state[i].tokens
+                    if take then
+                        tokens = tokens - cost
+                    end
+                    local full = math.ceil((capacity - tokens) / rate)
+                    local retry = 0
+                    if not take then
+                        retry = math.ceil((cost - tokens) / rate)
+                    end
+                    redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%d', state[i].ts))
+                    redis.call('PEXPIRE', KEYS[i], math.max(full, 1000))
+                    table.insert(out, take and 1 or 0)
+                    table.insert(out, math.floor(tokens))
+                    table.insert(out, full)
+                    table.insert(out, retry)
+                end
+            end
+        end
+        return out
+        """;
+
     private readonly RedisConnection _redis;
     private readonly RateLimitSettings _settings;
     private readonly InMemoryRateLimitStore _memory;
@@ -148,6 +244,85 @@ public sealed partial class RateLimiter
 
         _decisions.Add(1, new TagList { { "policy", policy.Name }, { "outcome", decision.Allowed ? "allowed" : "limited" } });
         return decision;
+    }
+
+    /// <summary>
+    /// Takes one unit from each of several limits in one atomic step, or from none of them: a request refused by one
+    /// limit uses up nothing of the others. Returns the first refusing limit's index and decision, or (-1, null) when all
+    /// allowed. One Redis round trip for all of them; without Redis, each is taken in turn from this process's memory
+    /// (the first refusal stops, the ones before it stay taken).
+    /// </summary>
+    public async Task<(int Refused, RateLimitDecision? Decision)> AcquireAllAsync(IReadOnlyList<(RateLimitPolicy Policy, string Key)> limits,
+        CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (limits.Count == 0)
+        {
+            return (-1, null);
+        }
+
+        if (_redis.TryGetDatabase(out var db))
+        {
+            try
+            {
+                var outcome = await EvaluateAllAsync(db, limits);
+                if (Interlocked.Exchange(ref _degraded, 0) == 1)
+                {
+                    LogRecovered(_logger);
+                }
+
+                for (var i = 0; i < limits.Count && (outcome.Refused < 0 || i <= outcome.Refused); i++)
+                {
+                    _decisions.Add(1, new TagList { { "policy", limits[i].Policy.Name }, { "outcome", i == outcome.Refused ? "limited" : "allowed" } });
+                }
+
+                return outcome;
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                // Counted and logged per limit below, as single acquisitions are.
+            }
+        }
+
+        for (var i = 0; i < limits.Count; i++)
+        {
+            var decision = await AcquireAsync(limits[i].Policy, limits[i].Key, 1, cancellationToken);
+            if (!decision.Allowed)
+            {
+                return (i, decision);
+            }
+        }
+
+        return (-1, null);
+    }
+
+    private static async Task<(int Refused, RateLimitDecision? Decision)> EvaluateAllAsync(IDatabase db, IReadOnlyList<(RateLimitPolicy Policy, string Key)> limits)
+    {
+        var keys = new RedisKey[limits.Count];
+        var args = new RedisValue[limits.Count * 5];
+        for (var i = 0; i < limits.Count; i++)
+        {
+            var (policy, key) = limits[i];
+            var windowMs = (long)policy.Window.TotalMilliseconds;
+            keys[i] = RedisKey(policy, key);
+            var sliding = policy.Algorithm == RateLimitAlgorithm.SlidingWindow;
+            args[i * 5] = sliding ? "sw" : "tb";
+            args[(i * 5) + 1] = sliding ? policy.Limit : policy.Burst;
+            args[(i * 5) + 2] = sliding ? windowMs : ((double)policy.Limit / windowMs).ToString("R", CultureInfo.InvariantCulture);
+            args[(i * 5) + 3] = 1;
+            args[(i * 5) + 4] = Guid.NewGuid().ToString("N");
+        }
+
+        var values = (RedisResult[])(await db.ScriptEvaluateAsync(AllOrNothingScript, keys, args))!;
+        var refused = (int)(long)values[0] - 1;
+        if (refused < 0)
+        {
+            return (-1, null);
+        }
+
+        var now = DateTimeOffset.FromUnixTimeMilliseconds((long)values[1]);
+        return (refused, new RateLimitDecision(limits[refused].Policy, false, (int)Math.Max(0, (long)values[3]), now.AddMilliseconds((long)values[4]),
+            TimeSpan.FromMilliseconds((long)values[5]), Fallback: false));
     }
 
     private static async Task<RateLimitDecision> EvaluateAsync(IDatabase db, RateLimitPolicy policy, string key, int cost)

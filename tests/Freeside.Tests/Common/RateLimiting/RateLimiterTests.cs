@@ -106,6 +106,75 @@ public sealed class RateLimiterTests : IAsyncDisposable
             .ShouldBe(1, "logged once when falling back, not once per request");
     }
 
+    /// <summary>
+    /// Several limits in one step: when one refuses, nothing is taken from any of them (taken one by one, the limits
+    /// before the refusing one would each lose a unit), and the refusal names the limit and when to retry.
+    /// </summary>
+    [Fact]
+    public async Task AcquireAllAsync_OneLimitRefuses_NothingIsTakenFromTheOthers()
+    {
+        var limiter = await LimiterAsync(TestEnvironment.RedisUrl);
+        var roomy = new RateLimitPolicy("test-all-roomy", RateLimitAlgorithm.TokenBucket, 1, TimeSpan.FromHours(1), Burst: 10);
+        var window = new RateLimitPolicy("test-all-window", RateLimitAlgorithm.SlidingWindow, 10, TimeSpan.FromMinutes(5));
+        var tight = new RateLimitPolicy("test-all-tight", RateLimitAlgorithm.SlidingWindow, 2, TimeSpan.FromMinutes(5));
+        var (a, b, c) = (UniqueKey(), UniqueKey(), UniqueKey());
+        (RateLimitPolicy, string)[] limits = [(roomy, a), (window, b), (tight, c)];
+
+        (await limiter.AcquireAllAsync(limits, CancellationToken.None)).Refused.ShouldBe(-1);
+        (await limiter.AcquireAllAsync(limits, CancellationToken.None)).Refused.ShouldBe(-1);
+        for (var i = 0; i < 5; i++)
+        {
+            var (refused, decision) = await limiter.AcquireAllAsync(limits, CancellationToken.None);
+            refused.ShouldBe(2);
+            decision!.Policy.ShouldBe(tight);
+            decision.Allowed.ShouldBeFalse();
+            decision.RetryAfter.ShouldBeGreaterThan(TimeSpan.Zero);
+        }
+
+        // Two taken from each, none by the five refusals: 8 and 8 left, as single acquisitions show.
+        (await limiter.AcquireAsync(roomy, a, 1, CancellationToken.None)).Remaining.ShouldBe(7);
+        (await limiter.AcquireAsync(window, b, 1, CancellationToken.None)).Remaining.ShouldBe(7);
+        (await limiter.AcquireAsync(tight, c, 1, CancellationToken.None)).Allowed.ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task AcquireAllAsync_ConcurrentRequestsRaceTheTightestLimit_AdmitsExactlyItAndTakesNoMoreFromTheOthers()
+    {
+        var limiter = await LimiterAsync(TestEnvironment.RedisUrl);
+        var roomy = new RateLimitPolicy("test-all-race-roomy", RateLimitAlgorithm.TokenBucket, 1, TimeSpan.FromHours(1), Burst: 100);
+        var tight = new RateLimitPolicy("test-all-race-tight", RateLimitAlgorithm.SlidingWindow, 25, TimeSpan.FromMinutes(5));
+        var (a, b) = (UniqueKey(), UniqueKey());
+
+        using var start = new ManualResetEventSlim();
+        var racers = Enumerable.Range(0, 200).Select(_ => Task.Run(async () =>
+        {
+            start.Wait();
+            return await limiter.AcquireAllAsync([(roomy, a), (tight, b)], CancellationToken.None);
+        })).ToList();
+        start.Set();
+        var outcomes = await Task.WhenAll(racers);
+
+        outcomes.Count(o => o.Refused < 0).ShouldBe(25);
+        outcomes.Where(o => o.Refused >= 0).ShouldAllBe(o => o.Refused == 1);
+        (await limiter.AcquireAsync(roomy, a, 1, CancellationToken.None)).Remaining.ShouldBe(100 - 25 - 1);
+    }
+
+    [Fact]
+    public async Task AcquireAllAsync_RedisDown_LimitsInMemoryOneAfterAnother()
+    {
+        var limiter = await LimiterAsync("redis://127.0.0.1:1");
+        var key = UniqueKey();
+
+        var outcomes = new List<int>();
+        for (var i = 0; i < 30; i++)
+        {
+            outcomes.Add((await limiter.AcquireAllAsync([(Bucket, key), (Window, key)], CancellationToken.None)).Refused);
+        }
+
+        outcomes.Count(r => r < 0).ShouldBe(25);
+        outcomes.Skip(25).ShouldAllBe(r => r == 0, "the bucket (first) is used up first");
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var connection in _connections)

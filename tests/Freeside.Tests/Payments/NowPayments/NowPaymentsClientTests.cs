@@ -66,8 +66,16 @@ public sealed class NowPaymentsClientTests : IAsyncLifetime
     public async Task CreateInvoice_AlwaysServerError_IsFailedValueAfterRetries()
     {
         _fake.Always = NowPaymentsFake.Status(502);
+        // Each 502 comes at once; a roomy attempt timeout keeps a slow, loaded machine from turning the last one into a
+        // timeout, which is a different failure with a different message.
+        var client = new NowPaymentsClient(_services.GetRequiredService<IHttpClientFactory>(),
+            new PaymentsSettings(true, null, "key-123", [new CreditPack("starter", 5_000_000, 5_000_000)])
+            {
+                ApiUrl = _fake.Url, AttemptTimeout = TimeSpan.FromSeconds(5), CallBudget = TimeSpan.FromSeconds(60),
+            },
+            NullLogger<NowPaymentsClient>.Instance);
 
-        var invoice = await InvoiceAsync();
+        var invoice = await client.CreateInvoiceAsync("fs-1", 10_000_000, "pack", new Uri("http://127.0.0.1/api/crypto/webhook"), null, CancellationToken.None);
 
         invoice.Error.ShouldBeOfType<NowPaymentsFailed>().Detail.ShouldContain("kept failing (502)");
         _fake.Requests.Count.ShouldBeGreaterThan(1);
