@@ -24,79 +24,11 @@ public sealed partial class RateLimiter
 {
     private const string KeyPrefix = "freeside:ratelimit:";
 
-    // KEYS[1] sorted set of request ids scored by time; ARGV: limit, window ms, cost, unique id.
-    // Returns {allowed, remaining, ms until full, ms until allowed, now ms}.
-    private const string SlidingWindowScript = """
-        if redis.replicate_commands then redis.replicate_commands() end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local limit = tonumber(ARGV[1])
-        local window = tonumber(ARGV[2])
-        local cost = tonumber(ARGV[3])
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-        local used = redis.call('ZCARD', KEYS[1])
-        local allowed = 0
-        if used + cost <= limit then
-            for i = 1, cost do
-                redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i)
-            end
-            used = used + cost
-            allowed = 1
-        end
-        local full = 0
-        local retry = 0
-        if used > 0 then
-            local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-            full = tonumber(newest[2]) + window - now
-            redis.call('PEXPIRE', KEYS[1], full)
-        end
-        if allowed == 0 then
-            local needed = used + cost - limit
-            local entry = redis.call('ZRANGE', KEYS[1], needed - 1, needed - 1, 'WITHSCORES')
-            retry = entry[2] and (tonumber(entry[2]) + window - now) or window
-        end
-        return {allowed, limit - used, full, retry, now}
-        """;
-
-    // KEYS[1] hash {tokens, ts}; ARGV: capacity, refill per ms, cost.
-    private const string TokenBucketScript = """
-        if redis.replicate_commands then redis.replicate_commands() end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local capacity = tonumber(ARGV[1])
-        local rate = tonumber(ARGV[2])
-        local cost = tonumber(ARGV[3])
-        local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-        local tokens = tonumber(state[1])
-        local ts = tonumber(state[2])
-        if tokens == nil or ts == nil then
-            tokens = capacity
-            ts = now
-        end
-        -- Capped on every call: a policy made smaller by configuration applies at once.
-        tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
-        if now > ts then
-            ts = now
-        end
-        local allowed = 0
-        if tokens >= cost then
-            tokens = tokens - cost
-            allowed = 1
-        end
-        local full = math.ceil((capacity - tokens) / rate)
-        local retry = 0
-        if allowed == 0 then
-            retry = math.ceil((cost - tokens) / rate)
-        end
-        redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%d', ts))
-        redis.call('PEXPIRE', KEYS[1], math.max(full, 1000))
-        return {allowed, math.floor(tokens), full, retry, now}
-        """;
-
-    // Several limits in one step, all or nothing: KEYS[i] is limit i's key; ARGV holds five values per limit:
-    // algorithm ('sw' sliding window, 'tb' token bucket), limit or capacity, window ms or refill per ms, cost, unique id.
-    // Every limit is read first; only when all allow is each one taken. Returns {refused index (0: none), now ms}
-    // followed, per limit, by {allowed, remaining, ms until full, ms until allowed} (for the refused one only its own).
+    // One or several limits in one step, all or nothing: KEYS[i] is limit i's key; ARGV holds five values per limit:
+    // algorithm ('sw': an exact sliding log, a sorted set of request ids scored by time; 'tb': a token bucket, a hash
+    // {tokens, ts}), limit or capacity, window ms or refill per ms, cost, unique id. Every limit is read first; only
+    // when all allow is each one taken. Returns {refused index (0: none), now ms} followed, per limit, by {allowed,
+    // remaining, ms until full, ms until allowed} (when one refused, only the refusing limit's).
     private const string AllOrNothingScript = """
         if redis.replicate_commands then redis.replicate_commands() end
         local t = redis.call('TIME')
@@ -230,7 +162,7 @@ public sealed partial class RateLimiter
         {
             try
             {
-                decision = await EvaluateAsync(db, policy, redisKey, cost);
+                decision = await EvaluateAsync(db, policy, key, cost);
                 if (Interlocked.Exchange(ref _degraded, 0) == 1)
                 {
                     LogRecovered(_logger);
@@ -261,32 +193,36 @@ public sealed partial class RateLimiter
             return (-1, null);
         }
 
+        Exception? error = null;
         if (_redis.TryGetDatabase(out var db))
         {
             try
             {
-                var outcome = await EvaluateAllAsync(db, limits);
+                var (refused, decisions) = await EvaluateAllAsync(db, limits, 1);
                 if (Interlocked.Exchange(ref _degraded, 0) == 1)
                 {
                     LogRecovered(_logger);
                 }
 
-                for (var i = 0; i < limits.Count && (outcome.Refused < 0 || i <= outcome.Refused); i++)
+                for (var i = 0; i < limits.Count && (refused < 0 || i <= refused); i++)
                 {
-                    _decisions.Add(1, new TagList { { "policy", limits[i].Policy.Name }, { "outcome", i == outcome.Refused ? "limited" : "allowed" } });
+                    _decisions.Add(1, new TagList { { "policy", limits[i].Policy.Name }, { "outcome", i == refused ? "limited" : "allowed" } });
                 }
 
-                return outcome;
+                return (refused, refused < 0 ? null : decisions[refused]);
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
-                // Counted and logged per limit below, as single acquisitions are.
+                error = e;
             }
         }
 
+        var reason = error is not null ? "error" : _redis.IsConfigured ? "unavailable" : "not_configured";
         for (var i = 0; i < limits.Count; i++)
         {
-            var decision = await AcquireAsync(limits[i].Policy, limits[i].Key, 1, cancellationToken);
+            var (policy, key) = limits[i];
+            var decision = Fallback(policy, RedisKey(policy, key), 1, reason, error);
+            _decisions.Add(1, new TagList { { "policy", policy.Name }, { "outcome", decision.Allowed ? "allowed" : "limited" } });
             if (!decision.Allowed)
             {
                 return (i, decision);
@@ -296,7 +232,9 @@ public sealed partial class RateLimiter
         return (-1, null);
     }
 
-    private static async Task<(int Refused, RateLimitDecision? Decision)> EvaluateAllAsync(IDatabase db, IReadOnlyList<(RateLimitPolicy Policy, string Key)> limits)
+    /// <summary>The script over the limits: the refusing limit's index (-1 for none) and the decisions it returned.</summary>
+    private static async Task<(int Refused, RateLimitDecision?[] Decisions)> EvaluateAllAsync(IDatabase db,
+        IReadOnlyList<(RateLimitPolicy Policy, string Key)> limits, int cost)
     {
         var keys = new RedisKey[limits.Count];
         var args = new RedisValue[limits.Count * 5];
@@ -309,34 +247,33 @@ public sealed partial class RateLimiter
             args[i * 5] = sliding ? "sw" : "tb";
             args[(i * 5) + 1] = sliding ? policy.Limit : policy.Burst;
             args[(i * 5) + 2] = sliding ? windowMs : ((double)policy.Limit / windowMs).ToString("R", CultureInfo.InvariantCulture);
-            args[(i * 5) + 3] = 1;
+            args[(i * 5) + 3] = cost;
             args[(i * 5) + 4] = Guid.NewGuid().ToString("N");
         }
 
         var values = (RedisResult[])(await db.ScriptEvaluateAsync(AllOrNothingScript, keys, args))!;
         var refused = (int)(long)values[0] - 1;
-        if (refused < 0)
+        var now = DateTimeOffset.FromUnixTimeMilliseconds((long)values[1]);
+        var decisions = new RateLimitDecision?[limits.Count];
+        var at = 2;
+        for (var i = 0; i < limits.Count; i++)
         {
-            return (-1, null);
+            if (refused < 0 || i == refused)
+            {
+                decisions[i] = new RateLimitDecision(limits[i].Policy, (long)values[at] == 1, (int)Math.Max(0, (long)values[at + 1]),
+                    now.AddMilliseconds((long)values[at + 2]), TimeSpan.FromMilliseconds((long)values[at + 3]), Fallback: false);
+                at += 4;
+            }
         }
 
-        var now = DateTimeOffset.FromUnixTimeMilliseconds((long)values[1]);
-        return (refused, new RateLimitDecision(limits[refused].Policy, false, (int)Math.Max(0, (long)values[3]), now.AddMilliseconds((long)values[4]),
-            TimeSpan.FromMilliseconds((long)values[5]), Fallback: false));
+        return (refused, decisions);
     }
 
+    /// <param name="key">The caller's key, not yet made a Redis key.</param>
     private static async Task<RateLimitDecision> EvaluateAsync(IDatabase db, RateLimitPolicy policy, string key, int cost)
     {
-        var windowMs = (long)policy.Window.TotalMilliseconds;
-        RedisResult result = policy.Algorithm == RateLimitAlgorithm.SlidingWindow
-            ? await db.ScriptEvaluateAsync(SlidingWindowScript, [key],
-                [policy.Limit, windowMs, cost, Guid.NewGuid().ToString("N")])
-            : await db.ScriptEvaluateAsync(TokenBucketScript, [key],
-                [policy.Burst, ((double)policy.Limit / windowMs).ToString("R", CultureInfo.InvariantCulture), cost]);
-        var values = (RedisResult[])result!;
-        var now = DateTimeOffset.FromUnixTimeMilliseconds((long)values[4]);
-        return new RateLimitDecision(policy, (long)values[0] == 1, (int)Math.Max(0, (long)values[1]),
-            now.AddMilliseconds((long)values[2]), TimeSpan.FromMilliseconds((long)values[3]), Fallback: false);
+        var (refused, decisions) = await EvaluateAllAsync(db, [(policy, key)], cost);
+        return decisions[refused < 0 ? 0 : refused]!;
     }
 
     private RateLimitDecision Fallback(RateLimitPolicy policy, string key, int cost, string reason, Exception? error)
