@@ -171,9 +171,12 @@ start_redis() {
 
 stop_redis() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; }
 
+# Stops what this run started, last started first: the host stops before the stand-ins it calls and before
+# Redis and PostgreSQL, so its workers drain against a live database instead of logging refused connections.
 stop_started() {
-  local service
-  for service in "${STARTED[@]}"; do
+  local service i
+  for (( i = ${#STARTED[@]} - 1; i >= 0; i-- )); do
+    service=${STARTED[$i]}
     case "$service" in
       postgres) stop_postgres ;;
       redis) stop_redis ;;

@@ -54,6 +54,35 @@ public sealed partial class DeploymentFilesTests : IDisposable
         output.ShouldContain("Sub-process /usr/bin/dpkg returned an error code (1)");
     }
 
+    /// <summary>Stopping stops the last started first: the host before the stand-ins, Redis and PostgreSQL it uses.</summary>
+    [Fact]
+    public async Task BuildScript_Stop_StopsInReverseOrderOfStart()
+    {
+        var script = """
+            source ./build.sh
+            stop_postgres() { echo postgres; }
+            stop_redis() { echo redis; }
+            kill() { echo "kill $*"; }
+            wait() { :; }
+            CHAIN_DIR=/nonexistent
+            WEB_PID=101 FINN_PID=102
+            STARTED=(postgres redis anvil finn web)
+            stop_started
+            echo "left ${#STARTED[@]}"
+            """;
+        var start = new ProcessStartInfo("bash", ["-c", script])
+        {
+            WorkingDirectory = TestEnvironment.RepositoryRoot,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var stdout = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).ShouldBe(["kill 101", "kill 102", "redis", "postgres", "left 0"]);
+    }
+
     private void FakeAptGet(string body)
     {
         var path = Path.Combine(_fakeBin, "apt-get");
