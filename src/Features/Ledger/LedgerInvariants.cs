@@ -22,14 +22,29 @@ public static class LedgerInvariants
 
     internal static async Task<List<InvariantViolation>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {
-        var violations = new List<InvariantViolation>();
         await using var reader = await command.ExecuteReaderPreparedAsync(cancellationToken);
+        return await ReadAsync(reader, cancellationToken);
+    }
+
+    internal static async Task<List<InvariantViolation>> ReadAsync(System.Data.Common.DbDataReader reader, CancellationToken cancellationToken)
+    {
+        var violations = new List<InvariantViolation>();
         while (await reader.ReadAsync(cancellationToken))
         {
             violations.Add(new InvariantViolation(reader.GetString(0), reader.GetGuid(1), reader.GetString(2)));
         }
 
         return violations;
+    }
+
+    /// <summary>The parameters of <see cref="Incremental"/>: the accounts, the lots with how many entries each got, the reservations.</summary>
+    internal static void BindIncremental(NpgsqlParameterCollection parameters, IReadOnlyCollection<Guid> accounts, IReadOnlyDictionary<Guid, int> lots,
+        IReadOnlyCollection<Guid> reservations)
+    {
+        parameters.AddWithValue("accounts", accounts.ToArray());
+        parameters.AddWithValue("lots", lots.Keys.ToArray());
+        parameters.AddWithValue("counts", lots.Values.ToArray());
+        parameters.AddWithValue("reservations", reservations.ToArray());
     }
 
     internal static NpgsqlCommand Command(FreesideDb db, string sql)
@@ -251,91 +266,9 @@ internal sealed class LedgerConservationCheck(FreesideDb db, LedgerStore store, 
     private async Task<IReadOnlyList<InvariantViolation>> ReadAsync(IReadOnlyCollection<Guid> accountIds, CancellationToken cancellationToken)
     {
         await using var command = LedgerInvariants.Command(db, LedgerInvariants.Incremental);
-        GuardReadAhead.Bind(command.Parameters, accountIds, store.Touches.Lots, store.Touches.Reservations);
+        LedgerInvariants.BindIncremental(command.Parameters, accountIds, store.Touches.Lots, store.Touches.Reservations);
         return await LedgerInvariants.ReadAsync(command, cancellationToken);
     }
-}
-
-/// <summary>
-/// The guard's statement sent as the last statement of a flush, over the unit's touches as that flush leaves them:
-/// statements of one batch run in order inside the transaction, so it sees every write before it, and the check
-/// costs no round trip of its own. Valid for the guard only while the touches are still exactly these and nothing
-/// was written since (<see cref="LedgerStore.GuardReadWithLastFlush"/>); otherwise the guard reads again.
-/// </summary>
-internal sealed class GuardReadAhead
-{
-    private readonly HashSet<Guid> _accounts;
-    private readonly Dictionary<Guid, int> _lots;
-    private readonly HashSet<Guid> _reservations;
-    private readonly List<InvariantViolation> _violations = [];
-    private long _efStatements;
-
-    private GuardReadAhead(HashSet<Guid> accounts, Dictionary<Guid, int> lots, HashSet<Guid> reservations)
-    {
-        _accounts = accounts;
-        _lots = lots;
-        _reservations = reservations;
-    }
-
-    public IReadOnlyList<InvariantViolation> Violations => _violations;
-
-    /// <summary>The touches after a flush that writes <paramref name="changedLots"/>' new entries and <paramref name="written"/>.</summary>
-    public static GuardReadAhead After(LedgerTouches touches, TouchedAccounts accounts, IEnumerable<Lot> changedLots, IEnumerable<Reservation> written)
-    {
-        var lots = new Dictionary<Guid, int>(touches.Lots);
-        var touched = new HashSet<Guid>(accounts.Accounts);
-        foreach (var lot in changedLots)
-        {
-            lots[lot.Id] = lots.GetValueOrDefault(lot.Id) + lot.NewEntries.Count;
-            touched.Add(lot.AccountId);
-        }
-
-        var reservations = new HashSet<Guid>(touches.Reservations);
-        foreach (var reservation in written)
-        {
-            reservations.Add(reservation.Id);
-            touched.Add(reservation.AccountId);
-        }
-
-        return new GuardReadAhead(touched, lots, reservations);
-    }
-
-    public static void Bind(NpgsqlParameterCollection parameters, IReadOnlyCollection<Guid> accounts, IReadOnlyDictionary<Guid, int> lots,
-        IReadOnlyCollection<Guid> reservations)
-    {
-        parameters.AddWithValue("accounts", accounts.ToArray());
-        parameters.AddWithValue("lots", lots.Keys.ToArray());
-        parameters.AddWithValue("counts", lots.Values.ToArray());
-        parameters.AddWithValue("reservations", reservations.ToArray());
-    }
-
-    public NpgsqlBatchCommand Command()
-    {
-        var command = new NpgsqlBatchCommand(LedgerInvariants.Incremental);
-        Bind(command.Parameters, _accounts, _lots, _reservations);
-        return command;
-    }
-
-    public async Task ReadAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
-    {
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            _violations.Add(new InvariantViolation(reader.GetString(0), reader.GetGuid(1), reader.GetString(2)));
-        }
-    }
-
-    /// <summary>Records how many statements EF had sent for the unit's context when this was read.</summary>
-    public GuardReadAhead Stamped(long efStatements)
-    {
-        _efStatements = efStatements;
-        return this;
-    }
-
-    public bool StillCovers(LedgerTouches touches, IReadOnlyCollection<Guid> accounts, long efStatements) =>
-        efStatements == _efStatements
-        && _accounts.SetEquals(accounts)
-        && _reservations.SetEquals(touches.Reservations)
-        && _lots.Count == touches.Lots.Count && touches.Lots.All(l => _lots.TryGetValue(l.Key, out var n) && n == l.Value);
 }
 
 /// <summary>Writes found violations in their own short transaction, in the platform scope.</summary>

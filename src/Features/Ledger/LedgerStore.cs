@@ -556,7 +556,6 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
     public void TouchOutsideDomain(Guid accountId, Guid lotId)
     {
         Unit();
-        _guard = null;
         _touches.AddLot(lotId, 0);
         touchedAccounts.Add(accountId);
     }
@@ -662,10 +661,25 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
             batch.BatchCommands.Add(SelectAvailable(finalizedAccounts));
         }
 
-        // The conservation guard over the unit's touches as they will be after this flush, read by the flush itself.
-        var guard = GuardReadAhead.After(_touches, touchedAccounts, changedLots, created.Concat(settled).Concat(reversed));
-        batch.BatchCommands.Add(guard.Command());
+        // The touches are recorded before the writes run: if the flush fails, the unit fails with it (and a retry starts
+        // a fresh unit), so the guard can check them in the flush's own round trip, as its last statement.
+        foreach (var lot in changedLots)
+        {
+            _touches.AddLot(lot.Id, lot.NewEntries.Count);
+            touchedAccounts.Add(lot.AccountId);
+        }
+
+        foreach (var reservation in created.Concat(settled).Concat(reversed))
+        {
+            _touches.AddReservation(reservation.Id);
+            touchedAccounts.Add(reservation.AccountId);
+        }
+
+        var guard = new NpgsqlBatchCommand(LedgerInvariants.Incremental);
+        LedgerInvariants.BindIncremental(guard.Parameters, touchedAccounts.Accounts, _touches.Lots, _touches.Reservations);
+        batch.BatchCommands.Add(guard);
         await batch.PrepareAsync(cancellationToken);
+        List<InvariantViolation> violations;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
             // The writes return no rows; then come the balances (when a reservation was finalized) and the guard's violations.
@@ -679,7 +693,7 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
                 await reader.NextResultAsync(cancellationToken);
             }
 
-            await guard.ReadAsync(reader, cancellationToken);
+            violations = await LedgerInvariants.ReadAsync(reader, cancellationToken);
         }
 
         foreach (var (command, rows, what) in expected)
@@ -693,20 +707,16 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
 
         foreach (var lot in changedLots)
         {
-            _touches.AddLot(lot.Id, lot.NewEntries.Count);
-            touchedAccounts.Add(lot.AccountId);
             lot.AcceptEntries();
         }
 
         foreach (var reservation in created.Concat(settled).Concat(reversed))
         {
-            _touches.AddReservation(reservation.Id);
-            touchedAccounts.Add(reservation.AccountId);
             reservation.AcceptChanges();
         }
 
         _minted.Clear();
-        _guard = guard.Stamped(db.StatementsSent);
+        _guard = new GuardReadAhead(_touches.Version, touchedAccounts.Accounts.Count, db.StatementsSent, violations);
     }
 
     /// <summary>
@@ -717,7 +727,15 @@ internal sealed class LedgerStore(FreesideDb db, TouchedAccounts touchedAccounts
     /// recorded its touch (<see cref="TouchOutsideDomain"/>), which it must.
     /// </summary>
     public IReadOnlyList<InvariantViolation>? GuardReadWithLastFlush(IReadOnlyCollection<Guid> accounts) =>
-        _guard is { } read && read.StillCovers(_touches, accounts, db.StatementsSent) ? read.Violations : null;
+        _guard is { } read && read.TouchesVersion == _touches.Version && read.Accounts == accounts.Count && read.EfStatements == db.StatementsSent
+            ? read.Violations
+            : null;
+
+    /// <summary>
+    /// What the last flush's guard statement found, and the state it checked: the touch record's version, how many
+    /// accounts were touched (they are only ever added) and how many statements EF had sent.
+    /// </summary>
+    private sealed record GuardReadAhead(int TouchesVersion, int Accounts, long EfStatements, IReadOnlyList<InvariantViolation> Violations);
 
     /// <summary>What each account can spend now, in this unit: its unexpired lots' available credits, one round trip.</summary>
     public async Task<IReadOnlyDictionary<Guid, long>> AvailableAsync(IReadOnlyCollection<Guid> accounts, CancellationToken cancellationToken)
@@ -1007,13 +1025,25 @@ public sealed class LedgerTouches
 
     public IReadOnlyCollection<Guid> Reservations => _reservations;
 
-    internal void AddLot(Guid lotId, int entries) => _lots[lotId] = _lots.GetValueOrDefault(lotId) + entries;
+    /// <summary>Grows with every touch recorded, so a reader can tell that the record has not changed since it looked.</summary>
+    public int Version { get; private set; }
 
-    internal void AddReservation(Guid reservationId) => _reservations.Add(reservationId);
+    internal void AddLot(Guid lotId, int entries)
+    {
+        _lots[lotId] = _lots.GetValueOrDefault(lotId) + entries;
+        Version++;
+    }
+
+    internal void AddReservation(Guid reservationId)
+    {
+        _reservations.Add(reservationId);
+        Version++;
+    }
 
     internal void Clear()
     {
         _lots.Clear();
         _reservations.Clear();
+        Version++;
     }
 }

@@ -376,23 +376,8 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
     private async Task<(List<GetUsage.PoolSpend> Pools, List<(string?, long, long)> Wallets, List<(DateOnly, string, long)> Days)> LiveAsync(
         Guid community, DateTimeOffset from, DateTimeOffset now)
     {
-        await using var connection = new NpgsqlConnection(app.Database.OwnerConnectionString);
-        await connection.OpenAsync();
-        async Task<List<T>> ListAsync<T>(string sql, Func<NpgsqlDataReader, T> map)
-        {
-            await using var command = new NpgsqlCommand(sql, connection);
-            command.Parameters.AddWithValue("c", community);
-            command.Parameters.AddWithValue("from", from);
-            command.Parameters.AddWithValue("now", now);
-            await using var reader = await command.ExecuteReaderAsync();
-            var rows = new List<T>();
-            while (await reader.ReadAsync())
-            {
-                rows.Add(map(reader));
-            }
-
-            return rows;
-        }
+        Task<List<T>> ListAsync<T>(string sql, Func<NpgsqlDataReader, T> map) =>
+            app.Database.QueryAsync(sql, map, ("c", community), ("from", from), ("now", now));
 
         var pools = await ListAsync("""
             SELECT coalesce(pool_id, 'none'), coalesce(sum(amount_micro), 0)::bigint, count(*)
@@ -413,27 +398,13 @@ public sealed class UsageRollupTests(ClockedApp app) : IClassFixture<ClockedApp>
         return (pools, wallets, days);
     }
 
-    private async Task<List<(string, string, long, long)>> RollupAsync(Guid community)
-    {
-        await using var connection = new NpgsqlConnection(app.Database.OwnerConnectionString);
-        await connection.OpenAsync();
-        // Each key's total over its days (the running total through the last hour) and months (through the last day).
-        await using var command = new NpgsqlCommand("""
-            SELECT dimension, key, sum(spend_through[24])::bigint, sum(calls_through[24])::bigint FROM usage_hour_rollups WHERE community_id = @c GROUP BY 1, 2
-            UNION ALL
-            SELECT 'wallet month', wallet, sum(spend_through[31])::bigint, sum(calls_through[31])::bigint FROM usage_wallet_month_rollups WHERE community_id = @c GROUP BY 1, 2
-            ORDER BY 1, 2
-            """, connection);
-        command.Parameters.AddWithValue("c", community);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<(string, string, long, long)>();
-        while (await reader.ReadAsync())
-        {
-            rows.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3)));
-        }
-
-        return rows;
-    }
+    // Each key's total over its days (the running total through the last hour) and months (through the last day).
+    private Task<List<(string, string, long, long)>> RollupAsync(Guid community) => app.Database.QueryAsync("""
+        SELECT dimension, key, sum(spend_through[24])::bigint, sum(calls_through[24])::bigint FROM usage_hour_rollups WHERE community_id = @c GROUP BY 1, 2
+        UNION ALL
+        SELECT 'wallet month', wallet, sum(spend_through[31])::bigint, sum(calls_through[31])::bigint FROM usage_wallet_month_rollups WHERE community_id = @c GROUP BY 1, 2
+        ORDER BY 1, 2
+        """, r => (r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3)), ("c", community));
 
     private async Task<UsageWriter> UsageWriterAsync(AdminTestKit.TestCommunity community, Guid reservation, long amount, bool start = true)
     {

@@ -151,31 +151,8 @@ public sealed partial class RateLimiter
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(cost, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(cost, policy.Capacity);
-        cancellationToken.ThrowIfCancellationRequested();
-        var redisKey = RedisKey(policy, key);
-        RateLimitDecision decision;
-        if (!_redis.TryGetDatabase(out var db))
-        {
-            decision = Fallback(policy, redisKey, cost, _redis.IsConfigured ? "unavailable" : "not_configured", null);
-        }
-        else
-        {
-            try
-            {
-                decision = await EvaluateAsync(db, policy, key, cost);
-                if (Interlocked.Exchange(ref _degraded, 0) == 1)
-                {
-                    LogRecovered(_logger);
-                }
-            }
-            catch (Exception e) when (e is RedisException or TimeoutException)
-            {
-                decision = Fallback(policy, redisKey, cost, "error", e);
-            }
-        }
-
-        _decisions.Add(1, new TagList { { "policy", policy.Name }, { "outcome", decision.Allowed ? "allowed" : "limited" } });
-        return decision;
+        var (_, decisions) = await DecideAsync([(policy, key)], cost, cancellationToken);
+        return decisions[0]!;
     }
 
     /// <summary>
@@ -187,29 +164,37 @@ public sealed partial class RateLimiter
     public async Task<(int Refused, RateLimitDecision? Decision)> AcquireAllAsync(IReadOnlyList<(RateLimitPolicy Policy, string Key)> limits,
         CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
         if (limits.Count == 0)
         {
             return (-1, null);
         }
 
+        var (refused, decisions) = await DecideAsync(limits, 1, cancellationToken);
+        return (refused, refused < 0 ? null : decisions[refused]);
+    }
+
+    /// <summary>
+    /// The one decision path: the script in Redis, or this process's memory when Redis is not there (each limit in
+    /// turn, stopping at the first refusal). Every decided limit is counted; the switch to memory and back is logged.
+    /// </summary>
+    private async Task<(int Refused, RateLimitDecision?[] Decisions)> DecideAsync(IReadOnlyList<(RateLimitPolicy Policy, string Key)> limits, int cost,
+        CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var refused = -1;
+        var decisions = new RateLimitDecision?[limits.Count];
         Exception? error = null;
+        var decided = false;
         if (_redis.TryGetDatabase(out var db))
         {
             try
             {
-                var (refused, decisions) = await EvaluateAllAsync(db, limits, 1);
+                (refused, decisions) = await EvaluateAllAsync(db, limits, cost);
+                decided = true;
                 if (Interlocked.Exchange(ref _degraded, 0) == 1)
                 {
                     LogRecovered(_logger);
                 }
-
-                for (var i = 0; i < limits.Count && (refused < 0 || i <= refused); i++)
-                {
-                    _decisions.Add(1, new TagList { { "policy", limits[i].Policy.Name }, { "outcome", i == refused ? "limited" : "allowed" } });
-                }
-
-                return (refused, refused < 0 ? null : decisions[refused]);
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
@@ -217,19 +202,23 @@ public sealed partial class RateLimiter
             }
         }
 
-        var reason = error is not null ? "error" : _redis.IsConfigured ? "unavailable" : "not_configured";
-        for (var i = 0; i < limits.Count; i++)
+        if (!decided)
         {
-            var (policy, key) = limits[i];
-            var decision = Fallback(policy, RedisKey(policy, key), 1, reason, error);
-            _decisions.Add(1, new TagList { { "policy", policy.Name }, { "outcome", decision.Allowed ? "allowed" : "limited" } });
-            if (!decision.Allowed)
+            var reason = error is not null ? "error" : _redis.IsConfigured ? "unavailable" : "not_configured";
+            for (var i = 0; i < limits.Count && refused < 0; i++)
             {
-                return (i, decision);
+                var (policy, key) = limits[i];
+                decisions[i] = Fallback(policy, RedisKey(policy, key), cost, reason, error);
+                refused = decisions[i]!.Allowed ? -1 : i;
             }
         }
 
-        return (-1, null);
+        for (var i = 0; i < limits.Count && (refused < 0 || i <= refused); i++)
+        {
+            _decisions.Add(1, new TagList { { "policy", limits[i].Policy.Name }, { "outcome", i == refused ? "limited" : "allowed" } });
+        }
+
+        return (refused, decisions);
     }
 
     /// <summary>The script over the limits: the refusing limit's index (-1 for none) and the decisions it returned.</summary>
@@ -267,13 +256,6 @@ public sealed partial class RateLimiter
         }
 
         return (refused, decisions);
-    }
-
-    /// <param name="key">The caller's key, not yet made a Redis key.</param>
-    private static async Task<RateLimitDecision> EvaluateAsync(IDatabase db, RateLimitPolicy policy, string key, int cost)
-    {
-        var (refused, decisions) = await EvaluateAllAsync(db, [(policy, key)], cost);
-        return decisions[refused < 0 ? 0 : refused]!;
     }
 
     private RateLimitDecision Fallback(RateLimitPolicy policy, string key, int cost, string reason, Exception? error)
