@@ -21,6 +21,7 @@ public sealed class S2SAuth(JwksCache jwks, TimeProvider time)
     private static readonly TimeSpan Skew = TimeSpan.FromSeconds(5);
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
     private readonly ConcurrentDictionary<string, DateTimeOffset> _seenJti = new(StringComparer.Ordinal);
+    private long _nextSweepTicks;
 
     public async Task<(S2SClaims? Claims, S2SFailure? Failure)> VerifyAsync(HttpRequest request, byte[] body, CancellationToken cancellationToken)
     {
@@ -97,13 +98,7 @@ public sealed class S2SAuth(JwksCache jwks, TimeProvider time)
         }
 
         var now = time.GetUtcNow();
-        foreach (var (seen, expiry) in _seenJti)
-        {
-            if (expiry < now)
-            {
-                _seenJti.TryRemove(seen, out _);
-            }
-        }
+        SweepExpired(now);
 
         if (!_seenJti.TryAdd(jti, token.ValidTo.ToUniversalTime() + Skew))
         {
@@ -112,5 +107,27 @@ public sealed class S2SAuth(JwksCache jwks, TimeProvider time)
 
         return (new S2SClaims(subject, tenant, Claim("nft_id"), tier, Claim("pool_id"), reservation, jti,
             claims.ToDictionary(c => c.Key, c => c.Value is JsonElement e ? (object?)e.ToString() : c.Value, StringComparer.Ordinal)), null);
+    }
+
+    /// <summary>
+    /// Forgets used jtis whose tokens have expired (an expired token is refused before its jti is looked at),
+    /// at most once a second: walking every remembered jti on every request made the stand-in's cost grow with
+    /// its request rate (about 30,000 jtis at 500 requests/s).
+    /// </summary>
+    private void SweepExpired(DateTimeOffset now)
+    {
+        var due = Interlocked.Read(ref _nextSweepTicks);
+        if (now.UtcTicks < due || Interlocked.CompareExchange(ref _nextSweepTicks, now.UtcTicks + TimeSpan.TicksPerSecond, due) != due)
+        {
+            return;
+        }
+
+        foreach (var (seen, expiry) in _seenJti)
+        {
+            if (expiry < now)
+            {
+                _seenJti.TryRemove(seen, out _);
+            }
+        }
     }
 }
