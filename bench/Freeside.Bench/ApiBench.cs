@@ -75,6 +75,7 @@ public static class ApiBench
             // Warm both, then alternate so the machine's drift falls on both sides alike.
             var freesideCalls = (await LoadAsync(http, Freeside, Warmup)).Ok;
             await LoadAsync(http, Portkey, Warmup);
+            await context.AnalyzeAsync();
             var f1 = await LoadAsync(http, Freeside, Measure);
             var p1 = await LoadAsync(http, Portkey, Measure);
             var f2 = await LoadAsync(http, Freeside, Measure);

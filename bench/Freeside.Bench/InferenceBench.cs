@@ -79,6 +79,7 @@ public static class InferenceBench
             // Warm both paths (JIT, connection pools, ownership cache, statement plans), then measure each.
             warmupErrors += (await FreesideAsync(services, phase.Concurrency, phase.Warmup)).Errors;
             warmupErrors += (await DirectAsync(services, stub.Url, phase.Concurrency, phase.Warmup)).Errors;
+            await context.AnalyzeAsync();
             if (phase.Name == "a")
             {
                 // One at a time: what a single chat costs Freeside when nothing else competes inside the process.
