@@ -46,7 +46,29 @@ public static class InferenceBench
 
     private sealed record Phase(string Name, int Concurrency, int TokenDelayMs, int Warmup, int Chats);
 
-    private sealed record Run(double ChatsPerSecond, List<double> Latency, List<double> FirstToken, long Errors, long Completed);
+    private sealed record Run(double ChatsPerSecond, List<double> Latency, List<double> FirstToken, long Errors, long Completed)
+    {
+        /// <summary>Each completed chat's start, first token and end (ms from the run's start).</summary>
+        public List<(double Start, double First, double End)> Samples { get; init; } = [];
+
+        /// <summary>When the first worker found no chat left: from then on fewer than the phase's concurrency ran.</summary>
+        public double FullUntil { get; init; }
+
+        /// <summary>
+        /// The steady state: from <see cref="Settle"/> after the start (when every worker has begun at the same instant,
+        /// the first wave's chats all queue at once) until the first worker ran out of chats. Throughput counts the chats
+        /// that ended in it; time to first token is of the chats that started in it.
+        /// </summary>
+        public (double ChatsPerSecond, List<double> FirstToken) Steady()
+        {
+            var from = Settle.TotalMilliseconds;
+            var to = FullUntil;
+            var ended = Samples.Count(c => c.End >= from && c.End <= to);
+            return (to > from ? ended / ((to - from) / 1000) : 0, [.. Samples.Where(c => c.Start >= from && c.Start <= to).Select(c => c.First)]);
+        }
+    }
+
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(1.5);
 
     public static async Task<BenchReport> RunAsync(BenchContext context)
     {
@@ -58,7 +80,7 @@ public static class InferenceBench
         var phases = new[]
         {
             new Phase("a", 64, 0, 256, 3_000),
-            new Phase("b", 256, 20, 256, 256 * 6),
+            new Phase("b", 256, 20, 256, 256 * 16),
         };
         var results = new Dictionary<string, (Run Freeside, Run Direct)>();
         long chats = 0;
@@ -95,6 +117,7 @@ public static class InferenceBench
 
         var (a, aDirect) = results["a"];
         var (b, bDirect) = results["b"];
+        var (bSteady, bDirectSteady) = (b.Steady(), bDirect.Steady());
         var down = await FinnDownAsync(context, kek, helper);
         var settled = await SettledLedger.ReadAsync(context.OwnerConnectionString);
         var auditOk = false;
@@ -110,6 +133,9 @@ public static class InferenceBench
         report.Parameters["load_average_after"] = LoadAverage();
         report.Parameters["phase_a"] = $"token delay 0 ms, {phases[0].Concurrency} concurrent, {phases[0].Chats} chats of {TokensPerChat} tokens each way after {phases[0].Warmup} warm-up";
         report.Parameters["phase_b"] = $"token delay 20 ms, {phases[1].Concurrency} concurrent, {phases[1].Chats} chats of {TokensPerChat} tokens each way after {phases[1].Warmup} warm-up";
+        report.Parameters["phase_b_steady_state"] = $"b_* figures: from {Settle.TotalSeconds} s after the start (all {phases[1].Concurrency} workers begin at once) until the first worker ran out of chats "
+            + $"(Freeside {bSteady.FirstToken.Count} chats in {(b.FullUntil - Settle.TotalMilliseconds) / 1000:F1} s, direct {bDirectSteady.FirstToken.Count} in {(bDirect.FullUntil - Settle.TotalMilliseconds) / 1000:F1} s); "
+            + "b_whole_run_* are every chat of the run, the first wave's simultaneous start included";
         report.Parameters["path"] = "Chat.Command through the MediatR pipeline (ownership over JSON-RPC, 4 Redis rate limits, daily cap, reserve, S2S JWT, SSE, anti-narration, finalize, stored turn); direct = signed S2S call read to stream_end";
         report.Parameters["stand_in"] = "src/Freeside.FinnStub as a child process (dotnet Freeside.FinnStub.dll), one per phase";
         report.Parameters["chats_through_freeside"] = chats;
@@ -128,13 +154,15 @@ public static class InferenceBench
             .Add("serial_direct_p50_ms", Percentiles.Of(serial.Direct.Latency, 50))
             .Add("serial_added_p50_ms", Percentiles.Of(serial.Freeside.Latency, 50) - Percentiles.Of(serial.Direct.Latency, 50))
             .Add("a_errors", a.Errors + aDirect.Errors, 0, higherIsBetter: false)
-            .Add("b_chats_per_s", b.ChatsPerSecond)
-            .Add("b_direct_chats_per_s", bDirect.ChatsPerSecond)
-            .Add("b_throughput_ratio", b.ChatsPerSecond / bDirect.ChatsPerSecond, 0.9)
-            .Add("b_ttft_p99_ms", Percentiles.Of(b.FirstToken, 99))
-            .Add("b_direct_ttft_p99_ms", Percentiles.Of(bDirect.FirstToken, 99))
-            .Add("b_added_ttft_p50_ms", Percentiles.Of(b.FirstToken, 50) - Percentiles.Of(bDirect.FirstToken, 50))
-            .Add("b_added_ttft_p99_ms", Percentiles.Of(b.FirstToken, 99) - Percentiles.Of(bDirect.FirstToken, 99), 20, higherIsBetter: false)
+            .Add("b_chats_per_s", bSteady.ChatsPerSecond)
+            .Add("b_direct_chats_per_s", bDirectSteady.ChatsPerSecond)
+            .Add("b_throughput_ratio", bSteady.ChatsPerSecond / bDirectSteady.ChatsPerSecond, 0.9)
+            .Add("b_ttft_p99_ms", Percentiles.Of(bSteady.FirstToken, 99))
+            .Add("b_direct_ttft_p99_ms", Percentiles.Of(bDirectSteady.FirstToken, 99))
+            .Add("b_added_ttft_p50_ms", Percentiles.Of(bSteady.FirstToken, 50) - Percentiles.Of(bDirectSteady.FirstToken, 50))
+            .Add("b_added_ttft_p99_ms", Percentiles.Of(bSteady.FirstToken, 99) - Percentiles.Of(bDirectSteady.FirstToken, 99), 20, higherIsBetter: false)
+            .Add("b_whole_run_throughput_ratio", b.ChatsPerSecond / bDirect.ChatsPerSecond)
+            .Add("b_whole_run_added_ttft_p99_ms", Percentiles.Of(b.FirstToken, 99) - Percentiles.Of(bDirect.FirstToken, 99))
             .Add("b_errors", b.Errors + bDirect.Errors, 0, higherIsBetter: false)
             .Add("warmup_errors", warmupErrors + serial.Freeside.Errors + serial.Direct.Errors, 0, higherIsBetter: false)
             .Add("finn_down_p50_ms", Percentiles.Of(down.Latency, 50))
@@ -153,6 +181,8 @@ public static class InferenceBench
         var remaining = chats;
         var latency = new ConcurrentBag<double>();
         var firstToken = new ConcurrentBag<double>();
+        var samples = new ConcurrentBag<(double, double, double)>();
+        long fullUntil = 0;
         long errors = 0;
         long completed = 0;
         var clock = Stopwatch.StartNew();
@@ -160,8 +190,9 @@ public static class InferenceBench
         {
             var token = (worker + 1).ToString(CultureInfo.InvariantCulture);
             var wallet = Holder(worker + 1);
-            while (Interlocked.Decrement(ref remaining) >= 0)
+            while (Interlocked.Decrement(ref remaining) >= 0 || Ran(ref fullUntil, clock))
             {
+                var startedAt = clock.Elapsed.TotalMilliseconds;
                 var sink = new TimingSink();
                 await using var scope = services.CreateAsyncScope();
                 string? failure;
@@ -181,6 +212,7 @@ public static class InferenceBench
                 if (failure is null)
                 {
                     firstToken.Add(sink.FirstToken.TotalMilliseconds);
+                    samples.Add((startedAt, sink.FirstToken.TotalMilliseconds, startedAt + sink.Elapsed.TotalMilliseconds));
                     Interlocked.Increment(ref completed);
                 }
                 else
@@ -190,7 +222,17 @@ public static class InferenceBench
                 }
             }
         })));
-        return new Run(chats / clock.Elapsed.TotalSeconds, [.. latency], [.. firstToken], errors, completed);
+        return new Run(chats / clock.Elapsed.TotalSeconds, [.. latency], [.. firstToken], errors, completed)
+        {
+            Samples = [.. samples], FullUntil = TimeSpan.FromTicks(Interlocked.Read(ref fullUntil)).TotalMilliseconds,
+        };
+    }
+
+    /// <summary>Notes when the first worker found the queue empty; always false, so the worker stops.</summary>
+    private static bool Ran(ref long fullUntil, Stopwatch clock)
+    {
+        Interlocked.CompareExchange(ref fullUntil, clock.Elapsed.Ticks, 0);
+        return false;
     }
 
     private static string? FirstError;
@@ -204,6 +246,8 @@ public static class InferenceBench
         var remaining = chats;
         var latency = new ConcurrentBag<double>();
         var firstToken = new ConcurrentBag<double>();
+        var samples = new ConcurrentBag<(double, double, double)>();
+        long fullUntil = 0;
         long errors = 0;
         long completed = 0;
         var tenant = Guid.NewGuid();
@@ -212,8 +256,9 @@ public static class InferenceBench
         {
             var nft = S2SJwtSigner.NftId(ChainId, Collection, (worker + 1).ToString(CultureInfo.InvariantCulture));
             var subject = Holder(worker + 1).ToChecksumString();
-            while (Interlocked.Decrement(ref remaining) >= 0)
+            while (Interlocked.Decrement(ref remaining) >= 0 || Ran(ref fullUntil, clock))
             {
+                var startedAt = clock.Elapsed.TotalMilliseconds;
                 var one = Stopwatch.StartNew();
                 double? first = null;
                 var ended = false;
@@ -247,6 +292,7 @@ public static class InferenceBench
                 if (ended && first is { } f)
                 {
                     firstToken.Add(f);
+                    samples.Add((startedAt, f, startedAt + one.Elapsed.TotalMilliseconds));
                     Interlocked.Increment(ref completed);
                 }
                 else
@@ -255,7 +301,10 @@ public static class InferenceBench
                 }
             }
         })));
-        return new Run(chats / clock.Elapsed.TotalSeconds, [.. latency], [.. firstToken], errors, completed);
+        return new Run(chats / clock.Elapsed.TotalSeconds, [.. latency], [.. firstToken], errors, completed)
+        {
+            Samples = [.. samples], FullUntil = TimeSpan.FromTicks(Interlocked.Read(ref fullUntil)).TotalMilliseconds,
+        };
     }
 
     /// <summary>The wallet that holds token <paramref name="token"/> on the bench's chain.</summary>
