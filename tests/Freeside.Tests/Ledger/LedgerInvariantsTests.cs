@@ -203,6 +203,20 @@ public sealed class LedgerInvariantsTests(GuardApp app) : IClassFixture<GuardApp
     }
 
     [Fact]
+    public async Task Database_SettledReservationSettledAgain_RefusedAsC3()
+    {
+        var (_, account, reservation) = await app.ChargedAsync(500, 100, 40);
+
+        // As the owner, whom the grants do not stop: the trigger is what refuses it.
+        var refused = await Should.ThrowAsync<PostgresException>(() => app.Database.ExecuteAsync(
+            $"BEGIN; SELECT {TenantScope.Set("'*'")}; UPDATE credit_reservations SET status = 'released', charged = NULL, finalization_id = NULL WHERE id = '{reservation}'; COMMIT;"));
+
+        refused.SqlState.ShouldBe(PostgresErrorCodes.CheckViolation);
+        refused.MessageText.ShouldStartWith("C3: reservation");
+        (await app.ScalarLongAsync("SELECT count(*) FROM credit_reservations WHERE account_id = @a AND status = 'finalized'", account)).ShouldBe(1);
+    }
+
+    [Fact]
     public async Task Database_NegativeLotColumn_Refused()
     {
         var (_, account) = await app.FundedCommunityAsync(500);
