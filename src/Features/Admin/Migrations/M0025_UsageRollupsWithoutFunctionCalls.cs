@@ -65,41 +65,49 @@ public sealed class M0025_UsageRollupsWithoutFunctionCalls : Migration
 
             CREATE OR REPLACE FUNCTION usage_daily_rollups_attribute_wallets() RETURNS trigger LANGUAGE plpgsql AS $fn$
             BEGIN
-                INSERT INTO usage_hour_rollups AS r (community_id, day, dimension, key, spend_through, calls_through)
-                SELECT d.community_id, d.day, 'wallet', d.key, {Totals(Hours)}
-                FROM (
-                    SELECT u.community_id, (u.created_at AT TIME ZONE 'UTC')::date AS day, k.key, extract(hour FROM u.created_at AT TIME ZONE 'UTC')::int + 1 AS slot,
-                           sum(k.sign * u.amount_micro)::bigint AS spend, sum(k.sign)::bigint AS calls
-                    FROM inserted_wallets w
-                    JOIN usage_events u ON u.reservation_id = w.reservation_id
-                    CROSS JOIN LATERAL (VALUES (w.wallet, 1), ('', -1)) k (key, sign)
-                    WHERE u.community_id IS NOT NULL
-                    GROUP BY 1, 2, 3, 4
-                ) d
-                GROUP BY d.community_id, d.day, d.key
-                ORDER BY d.community_id, d.day, d.key
-                ON CONFLICT (community_id, dimension, day, key) DO UPDATE
-                    SET {AddExcluded(Hours)};
-                INSERT INTO usage_wallet_month_rollups AS r (community_id, month, wallet, spend_through, calls_through)
-                SELECT d.community_id, d.month, d.key, {Totals(Days)}
-                FROM (
-                    SELECT u.community_id, date_trunc('month', u.created_at AT TIME ZONE 'UTC')::date AS month, k.key,
-                           extract(day FROM u.created_at AT TIME ZONE 'UTC')::int AS slot, sum(k.sign * u.amount_micro)::bigint AS spend, sum(k.sign)::bigint AS calls
-                    FROM inserted_wallets w
-                    JOIN usage_events u ON u.reservation_id = w.reservation_id
-                    CROSS JOIN LATERAL (VALUES (w.wallet, 1), ('', -1)) k (key, sign)
-                    WHERE u.community_id IS NOT NULL
-                    GROUP BY 1, 2, 3, 4
-                ) d
-                GROUP BY d.community_id, d.month, d.key
-                ORDER BY d.community_id, d.month, d.key
-                ON CONFLICT (community_id, month, wallet) DO UPDATE
-                    SET {AddExcluded(Days)};
+                {AttributeWallets()}
                 RETURN NULL;
             END
             $fn$;
             """);
     }
+
+    /// <summary>
+    /// The statements of <c>usage_daily_rollups_attribute_wallets</c>: a wallet row recorded after its usage event moves
+    /// that event's spend from the unattributed wallet ('') to the row's wallet (M0029 runs them only when there is one).
+    /// </summary>
+    internal static string AttributeWallets() => $"""
+        INSERT INTO usage_hour_rollups AS r (community_id, day, dimension, key, spend_through, calls_through)
+        SELECT d.community_id, d.day, 'wallet', d.key, {Totals(Hours)}
+        FROM (
+            SELECT u.community_id, (u.created_at AT TIME ZONE 'UTC')::date AS day, k.key, extract(hour FROM u.created_at AT TIME ZONE 'UTC')::int + 1 AS slot,
+                   sum(k.sign * u.amount_micro)::bigint AS spend, sum(k.sign)::bigint AS calls
+            FROM inserted_wallets w
+            JOIN usage_events u ON u.reservation_id = w.reservation_id
+            CROSS JOIN LATERAL (VALUES (w.wallet, 1), ('', -1)) k (key, sign)
+            WHERE u.community_id IS NOT NULL
+            GROUP BY 1, 2, 3, 4
+        ) d
+        GROUP BY d.community_id, d.day, d.key
+        ORDER BY d.community_id, d.day, d.key
+        ON CONFLICT (community_id, dimension, day, key) DO UPDATE
+            SET {AddExcluded(Hours)};
+        INSERT INTO usage_wallet_month_rollups AS r (community_id, month, wallet, spend_through, calls_through)
+        SELECT d.community_id, d.month, d.key, {Totals(Days)}
+        FROM (
+            SELECT u.community_id, date_trunc('month', u.created_at AT TIME ZONE 'UTC')::date AS month, k.key,
+                   extract(day FROM u.created_at AT TIME ZONE 'UTC')::int AS slot, sum(k.sign * u.amount_micro)::bigint AS spend, sum(k.sign)::bigint AS calls
+            FROM inserted_wallets w
+            JOIN usage_events u ON u.reservation_id = w.reservation_id
+            CROSS JOIN LATERAL (VALUES (w.wallet, 1), ('', -1)) k (key, sign)
+            WHERE u.community_id IS NOT NULL
+            GROUP BY 1, 2, 3, 4
+        ) d
+        GROUP BY d.community_id, d.month, d.key
+        ORDER BY d.community_id, d.month, d.key
+        ON CONFLICT (community_id, month, wallet) DO UPDATE
+            SET {AddExcluded(Days)};
+        """;
 
     /// <summary>A group's two running-total arrays, spend and calls.</summary>
     private static string Totals(int slots) => $"{Through("d.spend", slots)}, {Through("d.calls", slots)}";
