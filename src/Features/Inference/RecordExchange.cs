@@ -9,8 +9,8 @@ namespace Freeside.Features.Inference;
 
 /// <summary>
 /// Stores one chat turn — the holder's message and what the agent delivered — in the community's scope.
-/// Every chat ends with it, so it is one round trip: the scope and the rows in one batch, which PostgreSQL
-/// runs as one implicit transaction (<see cref="ScopedBatch"/>), instead of the pipeline's BEGIN … COMMIT.
+/// Every chat ends with it, so it is one round trip: the scope and the rows (one INSERT) in one batch, which
+/// PostgreSQL runs as one implicit transaction (<see cref="ScopedBatch"/>), instead of the pipeline's BEGIN … COMMIT.
 /// </summary>
 public static class RecordExchange
 {
@@ -32,35 +32,38 @@ public static class RecordExchange
         {
             await using var connection = await database.OpenConnectionAsync(cancellationToken);
             await using var batch = ScopedBatch.Create(connection, request.CommunityId);
-            foreach (var message in request.Messages)
-            {
-                batch.BatchCommands.Add(Insert(message));
-            }
-
+            batch.BatchCommands.Add(Insert(request.Messages));
             await batch.ExecuteNonQueryAsync(cancellationToken);
             return request.Messages.Count;
         }
 
-        private static NpgsqlBatchCommand Insert(AgentMessage m)
+        /// <summary>The turn's rows in one statement (a turn is the holder's message and the agent's answer).</summary>
+        private static NpgsqlBatchCommand Insert(IReadOnlyList<AgentMessage> messages)
         {
             var insert = new NpgsqlBatchCommand("""
                 INSERT INTO agent_messages (id, conversation_id, nft_id, community_id, source, author_wallet, role, content,
                     tokens_input, tokens_output, pool_id, cost_micro, created_at)
-                VALUES (@id, @conversation, @nft, @community, @source, @wallet, @role, @content, @input, @output, @pool, @cost, @created)
-                """);
-            insert.Parameters.AddWithValue("id", m.Id);
-            insert.Parameters.AddWithValue("conversation", m.ConversationId);
-            insert.Parameters.AddWithValue("nft", m.NftId);
-            insert.Parameters.AddWithValue("community", m.CommunityId);
-            insert.Parameters.AddWithValue("source", m.Source);
-            insert.Parameters.AddWithValue("wallet", m.AuthorWallet);
-            insert.Parameters.AddWithValue("role", m.Role);
-            insert.Parameters.AddWithValue("content", m.Content);
-            insert.Parameters.Add(new NpgsqlParameter("input", NpgsqlDbType.Integer) { Value = (object?)m.TokensInput ?? DBNull.Value });
-            insert.Parameters.Add(new NpgsqlParameter("output", NpgsqlDbType.Integer) { Value = (object?)m.TokensOutput ?? DBNull.Value });
-            insert.Parameters.Add(new NpgsqlParameter("pool", NpgsqlDbType.Text) { Value = (object?)m.PoolId ?? DBNull.Value });
-            insert.Parameters.Add(new NpgsqlParameter("cost", NpgsqlDbType.Bigint) { Value = (object?)m.CostMicro ?? DBNull.Value });
-            insert.Parameters.AddWithValue("created", m.CreatedAt);
+                VALUES
+                """ + string.Join(",", messages.Select((_, i) =>
+                    $" (@id{i}, @conversation{i}, @nft{i}, @community{i}, @source{i}, @wallet{i}, @role{i}, @content{i}, @input{i}, @output{i}, @pool{i}, @cost{i}, @created{i})")));
+            for (var i = 0; i < messages.Count; i++)
+            {
+                var m = messages[i];
+                insert.Parameters.AddWithValue("id" + i, m.Id);
+                insert.Parameters.AddWithValue("conversation" + i, m.ConversationId);
+                insert.Parameters.AddWithValue("nft" + i, m.NftId);
+                insert.Parameters.AddWithValue("community" + i, m.CommunityId);
+                insert.Parameters.AddWithValue("source" + i, m.Source);
+                insert.Parameters.AddWithValue("wallet" + i, m.AuthorWallet);
+                insert.Parameters.AddWithValue("role" + i, m.Role);
+                insert.Parameters.AddWithValue("content" + i, m.Content);
+                insert.Parameters.Add(new NpgsqlParameter("input" + i, NpgsqlDbType.Integer) { Value = (object?)m.TokensInput ?? DBNull.Value });
+                insert.Parameters.Add(new NpgsqlParameter("output" + i, NpgsqlDbType.Integer) { Value = (object?)m.TokensOutput ?? DBNull.Value });
+                insert.Parameters.Add(new NpgsqlParameter("pool" + i, NpgsqlDbType.Text) { Value = (object?)m.PoolId ?? DBNull.Value });
+                insert.Parameters.Add(new NpgsqlParameter("cost" + i, NpgsqlDbType.Bigint) { Value = (object?)m.CostMicro ?? DBNull.Value });
+                insert.Parameters.AddWithValue("created" + i, m.CreatedAt);
+            }
+
             return insert;
         }
     }
