@@ -44,7 +44,11 @@ public interface IChatSink
 {
     Task StartAsync(Chat.Started started, CancellationToken cancellationToken);
 
+    /// <summary>Delivers text; a sink may hold it until <see cref="FlushAsync"/>, which the chat calls before it waits for finn again.</summary>
     Task TokenAsync(string text, CancellationToken cancellationToken);
+
+    /// <summary>Sends what <see cref="TokenAsync"/> held. Tokens that reached Freeside together leave together (one write, not one each).</summary>
+    Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     Task EndAsync(Chat.Ended ended, CancellationToken cancellationToken);
 
@@ -278,6 +282,7 @@ public static partial class Chat
             try
             {
                 await request.Sink.StartAsync(new Started(conversationId, messageId, poolUsed, stream.PersonalityId), cancellationToken);
+                var held = false;
                 await foreach (var next in stream.ReadEventsAsync(cancellationToken))
                 {
                     switch (next)
@@ -289,6 +294,7 @@ public static partial class Chat
                             if (safe.Length > 0)
                             {
                                 await request.Sink.TokenAsync(safe, cancellationToken);
+                                held = true;
                             }
 
                             break;
@@ -302,12 +308,25 @@ public static partial class Chat
                             failed = f;
                             break;
                     }
+
+                    // Nothing more has arrived: send what the sink holds before waiting for finn.
+                    if (held && !stream.HasPending)
+                    {
+                        await request.Sink.FlushAsync(cancellationToken);
+                        held = false;
+                    }
                 }
 
                 if (filter.Flush() is { Length: > 0 } rest)
                 {
                     shown.Append(rest);
                     await request.Sink.TokenAsync(rest, cancellationToken);
+                    held = true;
+                }
+
+                if (held)
+                {
+                    await request.Sink.FlushAsync(cancellationToken);
                 }
             }
             catch (FinnProtocolException e)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using Carter;
@@ -134,7 +135,13 @@ public sealed class SseChatSink(HttpResponse response) : IChatSink
             cancellationToken);
     }
 
-    public Task TokenAsync(string text, CancellationToken cancellationToken) => WriteAsync("token", new { text }, cancellationToken);
+    public Task TokenAsync(string text, CancellationToken cancellationToken)
+    {
+        Write("token", new { text });
+        return Task.CompletedTask;
+    }
+
+    public async Task FlushAsync(CancellationToken cancellationToken) => await response.BodyWriter.FlushAsync(cancellationToken);
 
     public Task EndAsync(Chat.Ended ended, CancellationToken cancellationToken) => WriteAsync("end", new
     {
@@ -148,7 +155,20 @@ public sealed class SseChatSink(HttpResponse response) : IChatSink
 
     private async Task WriteAsync(string name, object data, CancellationToken cancellationToken)
     {
-        await response.WriteAsync($"event: {name}\ndata: {JsonSerializer.Serialize(data, Json)}\n\n", Encoding.UTF8, cancellationToken);
-        await response.Body.FlushAsync(cancellationToken);
+        Write(name, data);
+        await response.BodyWriter.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>One event into the response's buffer, its data serialized straight into it; sent by the next flush.</summary>
+    private void Write(string name, object data)
+    {
+        var body = response.BodyWriter;
+        body.Write(Encoding.UTF8.GetBytes("event: " + name + "\ndata: "));
+        using (var json = new Utf8JsonWriter(body))
+        {
+            JsonSerializer.Serialize(json, data, Json);
+        }
+
+        body.Write("\n\n"u8);
     }
 }

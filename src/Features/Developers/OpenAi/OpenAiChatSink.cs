@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -56,7 +57,16 @@ public sealed class OpenAiChatSink(HttpResponse response, string model, bool str
             return Task.CompletedTask;
         }
 
-        return ChunkAsync(new { content = text }, null, cancellationToken);
+        Chunk(new { content = text }, null);
+        return Task.CompletedTask;
+    }
+
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (stream)
+        {
+            await response.BodyWriter.FlushAsync(cancellationToken);
+        }
     }
 
     public async Task EndAsync(Chat.Ended ended, CancellationToken cancellationToken)
@@ -77,8 +87,8 @@ public sealed class OpenAiChatSink(HttpResponse response, string model, bool str
             }, cancellationToken);
         }
 
-        await response.WriteAsync("data: [DONE]\n\n", Encoding.UTF8, cancellationToken);
-        await response.Body.FlushAsync(cancellationToken);
+        response.BodyWriter.Write("data: [DONE]\n\n"u8);
+        await response.BodyWriter.FlushAsync(cancellationToken);
     }
 
     /// <summary>Mid-stream the status is gone: the error travels as an event, which the SDKs raise as an APIError.</summary>
@@ -92,7 +102,13 @@ public sealed class OpenAiChatSink(HttpResponse response, string model, bool str
         total_tokens = ended.PromptTokens + ended.CompletionTokens,
     };
 
-    private Task ChunkAsync(object delta, string? finishReason, CancellationToken cancellationToken) => WriteAsync(new
+    private async Task ChunkAsync(object delta, string? finishReason, CancellationToken cancellationToken)
+    {
+        Chunk(delta, finishReason);
+        await response.BodyWriter.FlushAsync(cancellationToken);
+    }
+
+    private void Chunk(object delta, string? finishReason) => Write(new
     {
         id = _id,
         @object = "chat.completion.chunk",
@@ -100,11 +116,24 @@ public sealed class OpenAiChatSink(HttpResponse response, string model, bool str
         model,
         system_fingerprint = (string?)null,
         choices = new[] { new { index = 0, delta, logprobs = (object?)null, finish_reason = finishReason } },
-    }, cancellationToken);
+    });
 
     private async Task WriteAsync(object data, CancellationToken cancellationToken)
     {
-        await response.WriteAsync("data: " + JsonSerializer.Serialize(data, Json) + "\n\n", Encoding.UTF8, cancellationToken);
-        await response.Body.FlushAsync(cancellationToken);
+        Write(data);
+        await response.BodyWriter.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>One <c>data:</c> event into the response's buffer, serialized straight into it; sent by the next flush.</summary>
+    private void Write(object data)
+    {
+        var body = response.BodyWriter;
+        body.Write("data: "u8);
+        using (var json = new Utf8JsonWriter(body))
+        {
+            JsonSerializer.Serialize(json, data, Json);
+        }
+
+        body.Write("\n\n"u8);
     }
 }

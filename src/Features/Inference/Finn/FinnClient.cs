@@ -320,6 +320,9 @@ public sealed class FinnStream : IAsyncDisposable
     /// <summary>True once stream_end or error arrived.</summary>
     public bool Finished => _sequencer.Finished;
 
+    /// <summary>True when the next event has already arrived (it was in the same read), so reading it will not wait for finn.</summary>
+    public bool HasPending => _pending.Count > 0;
+
     internal async Task<Result<FinnStarted>> ReadStartAsync(TimeSpan timeout, CancellationToken token, CancellationToken callerToken)
     {
         try
