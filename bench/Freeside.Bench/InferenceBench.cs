@@ -46,10 +46,13 @@ public static class InferenceBench
 
     private sealed record Phase(string Name, int Concurrency, int TokenDelayMs, int Warmup, int Chats);
 
-    private sealed record Run(double ChatsPerSecond, List<double> Latency, List<double> FirstToken, long Errors, long Completed)
+    private sealed record Run(double ChatsPerSecond, List<double> Latency, long Errors, long Completed)
     {
         /// <summary>Each completed chat's start, first token and end (ms from the run's start).</summary>
         public List<(double Start, double First, double End)> Samples { get; init; } = [];
+
+        /// <summary>Each completed chat's time to its first token (ms).</summary>
+        public List<double> FirstToken => [.. Samples.Select(c => c.First)];
 
         /// <summary>When the first worker found no chat left: from then on fewer than the phase's concurrency ran.</summary>
         public double FullUntil { get; init; }
@@ -85,7 +88,7 @@ public static class InferenceBench
         var results = new Dictionary<string, (Run Freeside, Run Direct)>();
         long chats = 0;
         long warmupErrors = 0;
-        (Run Freeside, Run Direct) serial = (new Run(0, [], [], 0, 0), new Run(0, [], [], 0, 0));
+        (Run Freeside, Run Direct) serial = (new Run(0, [], 0, 0), new Run(0, [], 0, 0));
         foreach (var phase in phases)
         {
             var finnUrl = new Uri($"http://127.0.0.1:{FreePort()}");
@@ -180,7 +183,6 @@ public static class InferenceBench
     {
         var remaining = chats;
         var latency = new ConcurrentBag<double>();
-        var firstToken = new ConcurrentBag<double>();
         var samples = new ConcurrentBag<(double, double, double)>();
         long fullUntil = 0;
         long errors = 0;
@@ -211,7 +213,6 @@ public static class InferenceBench
                 latency.Add(sink.Elapsed.TotalMilliseconds);
                 if (failure is null)
                 {
-                    firstToken.Add(sink.FirstToken.TotalMilliseconds);
                     samples.Add((startedAt, sink.FirstToken.TotalMilliseconds, startedAt + sink.Elapsed.TotalMilliseconds));
                     Interlocked.Increment(ref completed);
                 }
@@ -222,7 +223,7 @@ public static class InferenceBench
                 }
             }
         })));
-        return new Run(chats / clock.Elapsed.TotalSeconds, [.. latency], [.. firstToken], errors, completed)
+        return new Run(chats / clock.Elapsed.TotalSeconds, [.. latency], errors, completed)
         {
             Samples = [.. samples], FullUntil = TimeSpan.FromTicks(Interlocked.Read(ref fullUntil)).TotalMilliseconds,
         };
@@ -245,7 +246,6 @@ public static class InferenceBench
         var body = JsonSerializer.SerializeToUtf8Bytes(new { messages = new[] { new { role = "user", content = Message } }, max_tokens = Chat.MaxTokens });
         var remaining = chats;
         var latency = new ConcurrentBag<double>();
-        var firstToken = new ConcurrentBag<double>();
         var samples = new ConcurrentBag<(double, double, double)>();
         long fullUntil = 0;
         long errors = 0;
@@ -291,7 +291,6 @@ public static class InferenceBench
                 latency.Add(one.Elapsed.TotalMilliseconds);
                 if (ended && first is { } f)
                 {
-                    firstToken.Add(f);
                     samples.Add((startedAt, f, startedAt + one.Elapsed.TotalMilliseconds));
                     Interlocked.Increment(ref completed);
                 }
@@ -301,7 +300,7 @@ public static class InferenceBench
                 }
             }
         })));
-        return new Run(chats / clock.Elapsed.TotalSeconds, [.. latency], [.. firstToken], errors, completed)
+        return new Run(chats / clock.Elapsed.TotalSeconds, [.. latency], errors, completed)
         {
             Samples = [.. samples], FullUntil = TimeSpan.FromTicks(Interlocked.Read(ref fullUntil)).TotalMilliseconds,
         };

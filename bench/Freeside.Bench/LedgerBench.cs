@@ -33,9 +33,9 @@ public static class LedgerBench
         await PgbenchBaseline.PrepareAsync(context.OwnerConnectionString);
 
         var pgbenchHot = await BaselineAsync(context.OwnerConnectionString, hot: true);
-        var hot = await RunPhaseAsync(batcher, _ => accounts[0], context.OwnerConnectionString);
+        var hot = await RunPhaseAsync(batcher, _ => accounts[0], context);
         var pgbenchSpread = await BaselineAsync(context.OwnerConnectionString, hot: false);
-        var spread = await RunPhaseAsync(batcher, random => accounts[1 + random.Next(SpreadAccounts)], context.OwnerConnectionString);
+        var spread = await RunPhaseAsync(batcher, random => accounts[1 + random.Next(SpreadAccounts)], context);
 
         await using var scope = services.CreateAsyncScope();
         var audit = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new AuditConservation.Command(null));
@@ -148,16 +148,10 @@ public static class LedgerBench
     /// its statistics current through autovacuum, and a benchmark that starts from empty tables would
     /// otherwise measure plans chosen when the tables held nothing. Then it measures.
     /// </summary>
-    private static async Task<Phase> RunPhaseAsync(LedgerBatcher batcher, Func<Random, Guid> pick, string ownerConnectionString)
+    private static async Task<Phase> RunPhaseAsync(LedgerBatcher batcher, Func<Random, Guid> pick, BenchContext context)
     {
         await DriveAsync(batcher, pick, Warmup, TimeSpan.Zero);
-        await using (var connection = new NpgsqlConnection(ownerConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var analyze = new NpgsqlCommand("ANALYZE credit_accounts, credit_lots, credit_reservations, ledger_entries, usage_events", connection);
-            await analyze.ExecuteNonQueryAsync();
-        }
-
+        await context.AnalyzeAsync();
         NpgsqlConnection.ClearAllPools();
         return await DriveAsync(batcher, pick, Settle, Measure);
     }
