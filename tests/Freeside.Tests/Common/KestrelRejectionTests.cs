@@ -22,12 +22,7 @@ public sealed class KestrelApp : FreesideApp
 
     protected override void Configure(Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactory<Program> factory) => factory.UseKestrel();
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => TestPorts.Free();
 }
 
 /// <summary>Issue 8 item 2: Kestrel's own 400/414/431 answers carry a problem document like every other 4xx.</summary>

@@ -29,12 +29,7 @@ public sealed class FinnStubProcess : IAsyncDisposable
     public Uri Url { get; }
 
     /// <summary>A loopback port nobody listens on right now.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => TestPorts.Free();
 
     public static async Task<FinnStubProcess> StartAsync(int port, Func<HttpClient> freeside, int tokenDelayMs = 0)
     {
@@ -59,8 +54,26 @@ public sealed class FinnStubProcess : IAsyncDisposable
         info.Environment["FINN_STUB_FAULTS"] = "true";
         info.Environment["FINN_STUB_TOKEN_DELAY_MS"] = tokenDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        // The last lines it printed, for the failure message should it not come up.
+        var output = new Queue<string>();
+        void Keep(string? line)
+        {
+            lock (output)
+            {
+                if (line is not null)
+                {
+                    output.Enqueue(line);
+                }
+
+                while (output.Count > 20)
+                {
+                    output.Dequeue();
+                }
+            }
+        }
+
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var stub = new FinnStubProcess(process, proxy, new Uri($"http://127.0.0.1:{port}"));
@@ -87,8 +100,15 @@ public sealed class FinnStubProcess : IAsyncDisposable
             await Task.Delay(100);
         }
 
+        var exited = process.HasExited ? $"exited with {process.ExitCode}" : "still running after 30 s";
         await stub.DisposeAsync();
-        throw new InvalidOperationException("The finn stand-in did not become healthy.");
+        string printed;
+        lock (output)
+        {
+            printed = string.Join(" | ", output);
+        }
+
+        throw new InvalidOperationException($"The finn stand-in on port {port} did not become healthy ({exited}): {printed}");
     }
 
     /// <summary>What the stand-in received: each request's decoded claims.</summary>

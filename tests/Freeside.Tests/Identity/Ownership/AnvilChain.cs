@@ -140,12 +140,7 @@ public sealed class AnvilChain : IAsyncDisposable
         return stdout;
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => TestPorts.Free();
 }
 
 /// <summary>
